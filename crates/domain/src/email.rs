@@ -1,0 +1,136 @@
+//! The confirmation email: what it says and where its delivery stands.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::order::{Order, OrderId};
+use crate::time::Timestamp;
+
+/// Delivery state of an order's confirmation email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EmailState {
+    /// Queued or being retried.
+    Pending,
+    /// Handed to the mail transport.
+    Sent,
+    /// Retries exhausted (or refused for good).
+    Failed,
+}
+
+impl EmailState {
+    /// The lower-case name used on the wire and in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmailState::Pending => "pending",
+            EmailState::Sent => "sent",
+            EmailState::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for EmailState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EmailState {
+    type Err = crate::order::CorruptRecord;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [EmailState::Pending, EmailState::Sent, EmailState::Failed]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or(crate::order::CorruptRecord("unknown email state"))
+    }
+}
+
+/// Where an order's confirmation email stands, as shown on the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailDelivery {
+    /// Pending, sent or failed.
+    pub state: EmailState,
+    /// Send attempts so far.
+    pub attempts: u32,
+    /// When it was sent.
+    pub sent_at: Option<Timestamp>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+impl EmailDelivery {
+    /// A freshly queued email.
+    pub fn queued() -> Self {
+        Self { state: EmailState::Pending, attempts: 0, sent_at: None, last_error: None }
+    }
+}
+
+/// An email ready to hand to a transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailMessage {
+    /// The order it confirms.
+    pub order_id: OrderId,
+    /// The address it goes to.
+    pub recipient: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+}
+
+impl EmailMessage {
+    /// The confirmation email for a freshly placed order.
+    pub fn confirmation(order: &Order) -> Self {
+        use fmt::Write as _;
+        let currency = order.currency();
+        let mut body = format!("Hello {},\n\nthank you for your order {}.\n\n", order.customer_name(), order.id());
+        for line in order.lines() {
+            let _ = writeln!(
+                body,
+                "  {} x {} at {} = {}",
+                line.quantity.get(),
+                line.sku,
+                major_units(line.unit_price.cents(), currency.as_str()),
+                major_units(line.line_total.cents(), currency.as_str())
+            );
+        }
+        let _ = write!(body, "\nTotal: {}\n", major_units(order.total().cents(), currency.as_str()));
+        Self {
+            order_id: order.id(),
+            recipient: order.customer_email().as_str().to_owned(),
+            subject: format!("Order {} confirmed", order.id()),
+            body,
+        }
+    }
+
+    /// A `Message-ID` that is the same on every attempt, so a mail system can
+    /// drop the duplicate an at-least-once retry may produce.
+    pub fn message_id(&self, domain: &str) -> String {
+        format!("<order-{}.confirmation@{domain}>", self.order_id)
+    }
+}
+
+/// `1250, "EUR"` → `12.50 EUR`. Two minor digits is right for most currencies;
+/// the email is informational, the API keeps exact integer cents.
+fn major_units(cents: i64, currency: &str) -> String {
+    format!("{}.{:02} {currency}", cents / 100, cents % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_minor_units() {
+        assert_eq!(major_units(1250, "EUR"), "12.50 EUR");
+        assert_eq!(major_units(5, "USD"), "0.05 USD");
+    }
+
+    #[test]
+    fn states_round_trip() {
+        for state in [EmailState::Pending, EmailState::Sent, EmailState::Failed] {
+            assert_eq!(state.as_str().parse::<EmailState>().unwrap(), state);
+        }
+        assert!("queued".parse::<EmailState>().is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! The orders domain: values that cannot be invalid, the rules that relate
+//! them, and the ports (traits) storage and mail adapters implement.
+//!
+//! No I/O happens here; adapters in other crates do it behind [`ports`].
+//!
+//! # Example
+//!
+//! Parse raw input into domain values, place an order and move it through
+//! its lifecycle:
+//!
+//! ```
+//! use domain::{
+//!     Currency, CustomerEmail, CustomerName, EmailMessage, NewOrder, NewOrderLine, Order,
+//!     OrderId, OrderStatus, Quantity, Sku, Timestamp, UnitPrice,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let line = NewOrderLine {
+//!     sku: Sku::parse("BOOK-001")?,
+//!     quantity: Quantity::parse(2)?,
+//!     unit_price: UnitPrice::parse(1250)?,
+//! };
+//! let new = NewOrder::new(
+//!     CustomerName::parse("  Ada Lovelace ")?,
+//!     CustomerEmail::parse("ada@example.com")?,
+//!     Currency::parse("EUR")?,
+//!     vec![line],
+//! )?;
+//! assert_eq!(new.total().cents(), 2500);
+//!
+//! let order = Order::place(new, OrderId::generate(), Timestamp::now());
+//! assert_eq!(order.customer_name().as_str(), "Ada Lovelace");
+//! assert_eq!(order.status(), OrderStatus::Pending);
+//!
+//! // The lifecycle is one rule: pending may go to processing, not to delivered.
+//! assert!(order.status().transition_to(OrderStatus::Processing).is_ok());
+//! assert!(order.status().transition_to(OrderStatus::Delivered).is_err());
+//!
+//! // Invalid input never becomes a domain value.
+//! assert!(Sku::parse("no spaces allowed").is_err());
+//! assert!(Quantity::parse(0).is_err());
+//!
+//! let email = EmailMessage::confirmation(&order);
+//! assert_eq!(email.recipient, "ada@example.com");
+//! assert!(email.body.contains("Total: 25.00 EUR"));
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod customer;
+pub mod email;
+pub mod item;
+pub mod listing;
+pub mod money;
+pub mod order;
+pub mod parse;
+pub mod ports;
+pub mod service;
+pub mod status;
+pub mod time;
+
+pub use customer::{CustomerEmail, CustomerName};
+pub use email::{EmailDelivery, EmailMessage, EmailState};
+pub use item::{NewOrderLine, OrderLine, Quantity, Sku};
+pub use listing::{Cursor, InvalidCursor, ListQuery, Page, PageSize};
+pub use money::{Currency, Money, UnitPrice};
+pub use order::{
+    CorruptRecord, NewOrder, NewOrderError, Order, OrderId, StoredDelivery, StoredLine, StoredOrder, Version,
+};
+pub use parse::ParseError;
+pub use ports::{BoxError, ClaimedEmail, EmailOutbox, EmailSender, OrderRepository, RepositoryError, SendError};
+pub use service::{OrderError, OrderService, Precondition};
+pub use status::{OrderStatus, TransitionError, UnknownStatus};
+pub use time::Timestamp;

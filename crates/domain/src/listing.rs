@@ -1,0 +1,154 @@
+//! Listing orders: page size, filters and the opaque keyset cursor.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use uuid::Uuid;
+
+use crate::customer::CustomerEmail;
+use crate::order::{Order, OrderId};
+use crate::parse::{ParseError, check_range};
+use crate::status::OrderStatus;
+use crate::time::Timestamp;
+
+/// How many orders a page holds: 1..=200.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSize(u8);
+
+impl PageSize {
+    /// Used when the client names none.
+    pub const DEFAULT: PageSize = PageSize(50);
+    /// The most a client may ask for.
+    pub const MAX: i64 = 200;
+
+    /// Checks the bounds.
+    pub fn parse(value: i64) -> Result<Self, ParseError> {
+        check_range(value, 1, Self::MAX)?;
+        Ok(Self(u8::try_from(value).unwrap_or(u8::MAX)))
+    }
+
+    /// The size.
+    pub fn get(self) -> usize {
+        usize::from(self.0)
+    }
+}
+
+/// A position in the newest-first order: the last order of the previous page.
+///
+/// The position only; a client repeats its filters with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// `created_at` of the last order seen.
+    pub created_at: Timestamp,
+    /// Its id, to break ties between equal times.
+    pub id: OrderId,
+}
+
+/// A cursor that was not made by [`Cursor::encode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid cursor")]
+pub struct InvalidCursor;
+
+impl Cursor {
+    const VERSION: u8 = 1;
+
+    /// The position just after `order`.
+    pub fn after(order: &Order) -> Self {
+        Self { created_at: order.created_at(), id: order.id() }
+    }
+
+    /// Opaque URL-safe text: a version byte, the time in microseconds and the id.
+    pub fn encode(&self) -> String {
+        let mut bytes = [0u8; 25];
+        bytes[0] = Self::VERSION;
+        bytes[1..9].copy_from_slice(&self.created_at.unix_micros().to_be_bytes());
+        bytes[9..].copy_from_slice(self.id.as_uuid().as_bytes());
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// Reads what [`Cursor::encode`] wrote.
+    pub fn decode(text: &str) -> Result<Self, InvalidCursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| InvalidCursor)?;
+        let bytes: [u8; 25] = bytes.try_into().map_err(|_| InvalidCursor)?;
+        if bytes[0] != Self::VERSION {
+            return Err(InvalidCursor);
+        }
+        let mut micros = [0u8; 8];
+        micros.copy_from_slice(&bytes[1..9]);
+        let created_at = Timestamp::from_unix_micros(i64::from_be_bytes(micros)).ok_or(InvalidCursor)?;
+        let id = Uuid::from_slice(&bytes[9..]).map_err(|_| InvalidCursor)?;
+        Ok(Self { created_at, id: id.into() })
+    }
+}
+
+/// What to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Page size.
+    pub limit: PageSize,
+    /// Start after this position; the first page if `None`.
+    pub after: Option<Cursor>,
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Only orders of this customer, by [`CustomerEmail::key_of`].
+    pub customer_email_key: Option<String>,
+}
+
+impl ListQuery {
+    /// The first page of everything.
+    pub fn first_page(limit: PageSize) -> Self {
+        Self { limit, after: None, status: None, customer_email_key: None }
+    }
+
+    /// Filters by customer email, ignoring case.
+    pub fn with_customer_email(mut self, email: &str) -> Self {
+        self.customer_email_key = Some(CustomerEmail::key_of(email));
+        self
+    }
+}
+
+/// One page of orders, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The orders.
+    pub items: Vec<Order>,
+    /// Where the next page starts; `None` when nothing follows.
+    pub next: Option<Cursor>,
+}
+
+impl Page {
+    /// Builds a page from up to `limit + 1` rows: the extra row only proves that
+    /// a next page exists, so an exactly full last page has no cursor.
+    pub fn from_overfetched(mut rows: Vec<Order>, limit: PageSize) -> Self {
+        let more = rows.len() > limit.get();
+        rows.truncate(limit.get());
+        let next = if more { rows.last().map(Cursor::after) } else { None };
+        Self { items: rows, next }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips() {
+        let cursor = Cursor { created_at: Timestamp::now(), id: OrderId::generate() };
+        assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor));
+    }
+
+    #[test]
+    fn garbage_cursors_are_refused() {
+        for bad in ["", "abc", "!!!!", &"A".repeat(34), &URL_SAFE_NO_PAD.encode([2u8; 25])] {
+            assert_eq!(Cursor::decode(bad), Err(InvalidCursor), "{bad}");
+        }
+    }
+
+    #[test]
+    fn page_size_bounds() {
+        assert_eq!(PageSize::parse(1).unwrap().get(), 1);
+        assert_eq!(PageSize::parse(200).unwrap().get(), 200);
+        assert!(PageSize::parse(0).is_err());
+        assert!(PageSize::parse(201).is_err());
+        assert_eq!(PageSize::DEFAULT.get(), 50);
+    }
+}

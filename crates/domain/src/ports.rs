@@ -1,0 +1,116 @@
+//! The ports: what the domain needs from storage and mail, implemented by adapters.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::email::EmailMessage;
+use crate::listing::{ListQuery, Page};
+use crate::order::{CorruptRecord, Order, OrderId, Version};
+use crate::status::OrderStatus;
+use crate::time::Timestamp;
+
+/// Any error an adapter wraps, cause chain kept.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why storage could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// The database cannot be reached now (down, pool exhausted, timed out);
+    /// retrying later may succeed.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// A stored record breaks a domain rule.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// Anything else: a bug or an unexpected database answer.
+    #[error("unexpected database error")]
+    Other(#[source] BoxError),
+}
+
+/// Storage of orders.
+#[async_trait]
+pub trait OrderRepository: Send + Sync + 'static {
+    /// Stores a new order and queues its confirmation email in ONE transaction:
+    /// both are stored or neither is.
+    async fn create(&self, order: &Order, email: &EmailMessage) -> Result<(), RepositoryError>;
+
+    /// One order, with its lines and email delivery state.
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError>;
+
+    /// A page of orders, newest first (`created_at` then `id`, descending).
+    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError>;
+
+    /// Sets the status if, and only if, the order is still at `expected`
+    /// (compare-and-set); the version moves on and `updated_at` becomes `at`.
+    /// `None` if the order is gone or its version moved meanwhile.
+    async fn update_status(
+        &self,
+        id: OrderId,
+        expected: Version,
+        to: OrderStatus,
+        at: Timestamp,
+    ) -> Result<Option<Order>, RepositoryError>;
+
+    /// Answers when the database does (readiness).
+    async fn ping(&self) -> Result<(), RepositoryError>;
+}
+
+/// A queued email claimed for one send attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedEmail {
+    /// What to send.
+    pub message: EmailMessage,
+    /// Which attempt this is (1 for the first). It fences the claim: an outcome
+    /// is recorded only if no later claim of the same email exists.
+    pub attempt: u32,
+}
+
+/// The email outbox: emails queued by [`OrderRepository::create`], waiting to be sent.
+#[async_trait]
+pub trait EmailOutbox: Send + Sync + 'static {
+    /// Claims up to `limit` emails that are due at `now` for `lease`: no other
+    /// claim gets them until the lease runs out (so an email claimed by a
+    /// process that died is sent again later).
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedEmail>, RepositoryError>;
+
+    /// Records that the claimed attempt sent the email. `false` if the claim was
+    /// lost (its lease ran out and another attempt took over); nothing changes then.
+    async fn record_sent(&self, email: &ClaimedEmail, at: Timestamp) -> Result<bool, RepositoryError>;
+
+    /// Records a failed attempt: due again at `retry_at`, or failed for good if `None`.
+    /// `false` if the claim was lost.
+    async fn record_failure(
+        &self,
+        email: &ClaimedEmail,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<bool, RepositoryError>;
+
+    /// Resolves when an email may have been queued since the last call (a hint:
+    /// the caller claims afterwards and may find nothing).
+    async fn wait_for_new(&self);
+}
+
+/// Why a transport did not take an email.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying (connection refused, time-out, 4xx from SMTP).
+    #[error("{0}")]
+    Transient(String),
+    /// Will never succeed (the server refused the recipient for good, 5xx).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A mail transport.
+#[async_trait]
+pub trait EmailSender: Send + Sync + 'static {
+    /// Hands the email over; `Ok` means the transport accepted it.
+    async fn send(&self, email: &EmailMessage) -> Result<(), SendError>;
+}

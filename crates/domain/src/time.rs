@@ -1,0 +1,78 @@
+//! Points in time, at the precision every store keeps.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+
+/// A UTC instant truncated to microseconds.
+///
+/// PostgreSQL keeps microseconds; truncating here means what a client got in a
+/// 201 body is exactly what it reads back later, on either database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(DateTime<Utc>);
+
+impl Timestamp {
+    /// The current time.
+    pub fn now() -> Self {
+        Self::from(Utc::now())
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub fn unix_micros(self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
+    /// The instant `micros` microseconds after the Unix epoch; `None` if out of chrono's range.
+    pub fn from_unix_micros(micros: i64) -> Option<Self> {
+        DateTime::from_timestamp_micros(micros).map(Self)
+    }
+
+    /// This instant plus `duration` (saturating at chrono's range).
+    pub fn plus(self, duration: std::time::Duration) -> Self {
+        let delta = chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX);
+        Self::from(self.0.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC))
+    }
+
+    /// As a chrono value.
+    pub fn as_datetime(self) -> DateTime<Utc> {
+        self.0
+    }
+
+    /// RFC 3339 with exactly six fractional digits and a `Z`: fixed width, so
+    /// the text sorts like the instant (SQLite stores it this way).
+    pub fn to_rfc3339(self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+    }
+
+    /// Parses RFC 3339 text (any offset), truncating to microseconds.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        DateTime::parse_from_rfc3339(text).ok().map(|t| Self::from(t.with_timezone(&Utc)))
+    }
+}
+
+impl From<DateTime<Utc>> for Timestamp {
+    fn from(value: DateTime<Utc>) -> Self {
+        Self(value.trunc_subsecs(6))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_to_microseconds_and_formats_fixed_width() {
+        let t = Timestamp::from(DateTime::parse_from_rfc3339("2026-11-24T18:00:00.123456789Z").unwrap().to_utc());
+        assert_eq!(t.to_rfc3339(), "2026-11-24T18:00:00.123456Z");
+        let whole = Timestamp::from_unix_micros(1_700_000_000_000_000).unwrap();
+        assert_eq!(whole.to_rfc3339(), "2023-11-14T22:13:20.000000Z");
+        assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+        assert_eq!(Timestamp::from_unix_micros(t.unix_micros()), Some(t));
+    }
+}
