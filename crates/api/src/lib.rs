@@ -1,1 +1,52 @@
+//! The HTTP edge: actix-web routes, extractors, problem+json errors.
+//!
+//! Handlers depend on the domain's `OrderService` and ports only; this crate
+//! does not know which database is behind them.
 
+pub mod dto;
+pub mod extract;
+pub mod problem;
+pub mod request_context;
+pub mod routes;
+pub mod validation;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
+use actix_web::{App, HttpResponse, web};
+use domain::OrderService;
+
+use crate::problem::ApiError;
+
+/// What handlers share.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The order use cases.
+    pub orders: OrderService,
+}
+
+/// The whole application: routes, error handling, middleware.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(state))
+        .app_data(web::PayloadConfig::new(extract::BODY_LIMIT))
+        .app_data(
+            web::QueryConfig::default().error_handler(|error, _| ApiError::InvalidQuery(error.to_string()).into()),
+        )
+        .app_data(web::PathConfig::default().error_handler(|_, _| ApiError::RouteNotFound.into()))
+        .configure(routes::configure)
+        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::RouteNotFound) }))
+        // `/orders/` reaches `/orders` without a redirect.
+        .wrap(NormalizePath::new(TrailingSlash::Trim))
+        .wrap(from_fn(request_context::request_context))
+}

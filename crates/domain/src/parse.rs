@@ -31,6 +31,9 @@ pub enum ParseError {
     /// The text does not have the required form; the message says which.
     #[error("{0}")]
     Pattern(&'static str),
+    /// Not one of the allowed values; the message lists them.
+    #[error("must be one of {0}")]
+    OneOf(&'static str),
     /// The text holds control characters (NUL included).
     #[error("must not contain control characters")]
     ControlCharacters,
@@ -44,6 +47,7 @@ impl ParseError {
             ParseError::Range { .. } => "range",
             ParseError::Email => "email",
             ParseError::Pattern(_) => "pattern",
+            ParseError::OneOf(_) => "one_of",
             ParseError::ControlCharacters => "control_characters",
         }
     }

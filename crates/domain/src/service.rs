@@ -30,12 +30,12 @@ pub enum OrderError {
 }
 
 /// A condition on the version an order must be at (HTTP `If-Match`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Precondition {
     /// `*`: any existing order.
     Exists,
-    /// Exactly this version.
-    Version(Version),
+    /// One of these versions (none: nothing matches).
+    AnyOf(Vec<Version>),
 }
 
 /// Places, reads, lists and moves orders.
@@ -86,10 +86,14 @@ impl OrderService {
         to: OrderStatus,
         precondition: Option<Precondition>,
     ) -> Result<Order, OrderError> {
+        let expected = match &precondition {
+            Some(Precondition::AnyOf(versions)) => Some(versions.as_slice()),
+            _ => None,
+        };
         loop {
             let current = self.get(id).await?;
-            if let Some(Precondition::Version(expected)) = precondition
-                && expected != current.version()
+            if let Some(expected) = expected
+                && !expected.contains(&current.version())
             {
                 return Err(OrderError::PreconditionFailed { current: current.version() });
             }
@@ -97,7 +101,7 @@ impl OrderService {
             match self.repository.update_status(id, current.version(), to, Timestamp::now()).await? {
                 Some(updated) => return Ok(updated),
                 None => {
-                    if let Some(Precondition::Version(_)) = precondition {
+                    if expected.is_some() {
                         let now = self.get(id).await?;
                         return Err(OrderError::PreconditionFailed { current: now.version() });
                     }
@@ -229,7 +233,7 @@ mod tests {
     #[test]
     fn a_version_mismatch_wins_over_an_invalid_transition() {
         let (service, _, id) = service();
-        let wrong = Some(Precondition::Version(Version::from(7)));
+        let wrong = Some(Precondition::AnyOf(vec![Version::from(7)]));
         let err = block_on(service.change_status(id, OrderStatus::Delivered, wrong)).unwrap_err();
         assert!(matches!(err, OrderError::PreconditionFailed { current } if current == Version::FIRST));
     }
@@ -247,9 +251,12 @@ mod tests {
     fn a_conditional_change_that_loses_a_race_is_a_failed_precondition() {
         let (service, repo, id) = service();
         *repo.interfere.lock().unwrap() = Some(OrderStatus::Processing);
-        let err =
-            block_on(service.change_status(id, OrderStatus::Cancelled, Some(Precondition::Version(Version::FIRST))))
-                .unwrap_err();
+        let err = block_on(service.change_status(
+            id,
+            OrderStatus::Cancelled,
+            Some(Precondition::AnyOf(vec![Version::FIRST])),
+        ))
+        .unwrap_err();
         assert!(matches!(err, OrderError::PreconditionFailed { current } if current.get() == 2));
     }
 

@@ -70,6 +70,11 @@ impl OrderStatus {
         if allowed { Ok(to) } else { Err(TransitionError { from: self, to }) }
     }
 
+    /// Reads a status name for a request body, as a rule violation if unknown.
+    pub fn parse(name: &str) -> Result<Self, crate::parse::ParseError> {
+        name.parse().map_err(|_| crate::parse::ParseError::OneOf("pending, processing, shipped, delivered, cancelled"))
+    }
+
     /// No transition leaves this status.
     pub fn is_terminal(self) -> bool {
         Self::ALL.iter().all(|to| self.transition_to(*to).is_err())

@@ -1,1 +1,8 @@
+//! Email transports and the outbox dispatcher, behind the domain's ports.
 
+mod dispatcher;
+mod log_mailer;
+
+pub use dispatcher::{DispatcherConfig, OutboxDispatcher, backoff};
+pub use log_mailer::LogMailer;
+pub use tokio_util::sync::CancellationToken;

@@ -1,1 +1,6 @@
+//! The orders service, assembled. `main.rs` is a thin shell over this; tests
+//! build the same [`startup::Application`] in-process.
 
+pub mod config;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,135 @@
+//! Rows as the tables hold them, and their conversion to and from the domain.
+
+use diesel::prelude::*;
+use domain::{EmailMessage, EmailState, Order, StoredDelivery, StoredLine, StoredOrder};
+
+use crate::schema::{email_outbox, order_items, orders};
+use crate::sql_types::{DbInstant, DbUuid};
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = orders)]
+pub(crate) struct OrderRow {
+    pub id: DbUuid,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub customer_email_key: String,
+    pub currency: String,
+    pub total_cents: i64,
+    pub status: String,
+    pub version: i64,
+    pub created_at: DbInstant,
+    pub updated_at: DbInstant,
+}
+
+#[derive(Debug, Queryable, Selectable, Insertable)]
+#[diesel(table_name = order_items)]
+pub(crate) struct ItemRow {
+    pub order_id: DbUuid,
+    pub position: i32,
+    pub sku: String,
+    pub quantity: i32,
+    pub unit_price_cents: i64,
+    pub line_total_cents: i64,
+}
+
+/// The delivery columns of the outbox, as shown on an order.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = email_outbox)]
+pub(crate) struct DeliveryRow {
+    pub state: String,
+    pub attempts: i32,
+    pub sent_at: Option<DbInstant>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = email_outbox)]
+pub(crate) struct NewEmailRow<'a> {
+    pub order_id: DbUuid,
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub state: &'static str,
+    pub attempts: i32,
+    pub available_at: DbInstant,
+    pub created_at: DbInstant,
+}
+
+impl OrderRow {
+    pub fn from_order(order: &Order) -> Self {
+        Self {
+            id: order.id().into(),
+            customer_name: order.customer_name().as_str().to_owned(),
+            customer_email: order.customer_email().as_str().to_owned(),
+            customer_email_key: order.customer_email().comparison_key(),
+            currency: order.currency().as_str().to_owned(),
+            total_cents: order.total().cents(),
+            status: order.status().as_str().to_owned(),
+            version: order.version().get(),
+            created_at: order.created_at().into(),
+            updated_at: order.updated_at().into(),
+        }
+    }
+
+    /// Joins the row with its lines and delivery state into a domain order.
+    pub fn into_order(self, items: Vec<ItemRow>, delivery: DeliveryRow) -> Result<Order, domain::CorruptRecord> {
+        Order::restore(StoredOrder {
+            id: self.id.into(),
+            customer_name: self.customer_name,
+            customer_email: self.customer_email,
+            currency: self.currency,
+            lines: items
+                .into_iter()
+                .map(|item| StoredLine {
+                    sku: item.sku,
+                    quantity: i64::from(item.quantity),
+                    unit_price_cents: item.unit_price_cents,
+                })
+                .collect(),
+            status: self.status,
+            confirmation_email: StoredDelivery {
+                state: delivery.state,
+                attempts: i64::from(delivery.attempts),
+                sent_at: delivery.sent_at.map(|t| t.0),
+                last_error: delivery.last_error,
+            },
+            version: self.version,
+            created_at: self.created_at.0,
+            updated_at: self.updated_at.0,
+        })
+    }
+}
+
+impl ItemRow {
+    pub fn from_order(order: &Order) -> Vec<Self> {
+        order
+            .lines()
+            .iter()
+            .zip(0..)
+            .map(|(line, position)| Self {
+                order_id: order.id().into(),
+                position,
+                sku: line.sku.as_str().to_owned(),
+                // Quantity is at most 10,000.
+                quantity: i32::try_from(line.quantity.get()).unwrap_or(i32::MAX),
+                unit_price_cents: line.unit_price.cents(),
+                line_total_cents: line.line_total.cents(),
+            })
+            .collect()
+    }
+}
+
+impl<'a> NewEmailRow<'a> {
+    pub fn queued(email: &'a EmailMessage, order: &Order) -> Self {
+        Self {
+            order_id: email.order_id.into(),
+            recipient: &email.recipient,
+            subject: &email.subject,
+            body: &email.body,
+            state: EmailState::Pending.as_str(),
+            attempts: 0,
+            available_at: order.created_at().into(),
+            created_at: order.created_at().into(),
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! `OrderRepository` for both backends.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use domain::{
+    EmailMessage, ListQuery, Order, OrderId, OrderRepository, OrderStatus, Page, RepositoryError, Timestamp, Version,
+};
+use tokio::sync::Notify;
+
+use crate::error::DbError;
+use crate::models::{DeliveryRow, ItemRow, NewEmailRow, OrderRow};
+use crate::pool::Pool;
+use crate::schema::{email_outbox, order_items, orders};
+use crate::sql_types::{DbInstant, DbUuid};
+
+/// Orders in PostgreSQL or SQLite, through one code path.
+#[derive(Debug, Clone)]
+pub struct SqlOrderRepository {
+    pool: Pool,
+    /// Wakes this process's dispatcher after an email is queued.
+    email_queued: Arc<Notify>,
+}
+
+impl SqlOrderRepository {
+    pub(crate) fn new(pool: Pool, email_queued: Arc<Notify>) -> Self {
+        Self { pool, email_queued }
+    }
+
+    async fn find(&self, id: OrderId) -> Result<Option<Order>, DbError> {
+        let id = DbUuid::from(id);
+        with_connection!(&self.pool, |conn| {
+            let head = orders::table
+                .inner_join(email_outbox::table)
+                .filter(orders::id.eq(id))
+                .select((OrderRow::as_select(), DeliveryRow::as_select()))
+                .first::<(OrderRow, DeliveryRow)>(conn)
+                .await
+                .optional()?;
+            let Some((order, delivery)) = head else { return Ok(None) };
+            let items = order_items::table
+                .filter(order_items::order_id.eq(id))
+                .order(order_items::position)
+                .select(ItemRow::as_select())
+                .load(conn)
+                .await?;
+            Ok(Some(order.into_order(items, delivery)?))
+        })
+    }
+
+    async fn page(&self, query: &ListQuery) -> Result<Page, DbError> {
+        // One row more than asked for tells whether a next page exists.
+        let fetch = i64::try_from(query.limit.get() + 1).unwrap_or(i64::MAX);
+        let status = query.status.map(OrderStatus::as_str);
+        let email_key = query.customer_email_key.as_deref();
+        let after = query.after.map(|c| (DbInstant(c.created_at), DbUuid::from(c.id)));
+        let rows: Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)> = with_connection!(&self.pool, |conn| {
+            let mut select = orders::table
+                .inner_join(email_outbox::table)
+                .select((OrderRow::as_select(), DeliveryRow::as_select()))
+                .order((orders::created_at.desc(), orders::id.desc()))
+                .limit(fetch)
+                .into_boxed();
+            if let Some(status) = status {
+                select = select.filter(orders::status.eq(status));
+            }
+            if let Some(key) = email_key {
+                select = select.filter(orders::customer_email_key.eq(key));
+            }
+            if let Some((created_at, id)) = after {
+                // `created_at <= t` bounds the index range; the OR breaks ties.
+                select = select
+                    .filter(orders::created_at.le(created_at))
+                    .filter(orders::created_at.lt(created_at).or(orders::id.lt(id)));
+            }
+            let heads: Vec<(OrderRow, DeliveryRow)> = select.load(conn).await?;
+            let ids: Vec<DbUuid> = heads.iter().map(|(order, _)| order.id).collect();
+            let mut items: HashMap<DbUuid, Vec<ItemRow>> = HashMap::with_capacity(ids.len());
+            if !ids.is_empty() {
+                let all: Vec<ItemRow> = order_items::table
+                    .filter(order_items::order_id.eq_any(&ids))
+                    .order((order_items::order_id, order_items::position))
+                    .select(ItemRow::as_select())
+                    .load(conn)
+                    .await?;
+                for item in all {
+                    items.entry(item.order_id).or_default().push(item);
+                }
+            }
+            heads
+                .into_iter()
+                .map(|(order, delivery)| {
+                    let lines = items.remove(&order.id).unwrap_or_default();
+                    (order, delivery, lines)
+                })
+                .collect()
+        });
+        let orders = rows
+            .into_iter()
+            .map(|(order, delivery, items)| order.into_order(items, delivery))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetched(orders, query.limit))
+    }
+}
+
+#[async_trait]
+impl OrderRepository for SqlOrderRepository {
+    async fn create(&self, order: &Order, email: &EmailMessage) -> Result<(), RepositoryError> {
+        let order_row = OrderRow::from_order(order);
+        let item_rows = ItemRow::from_order(order);
+        let email_row = NewEmailRow::queued(email, order);
+        let stored: Result<(), DbError> = in_transaction!(&self.pool, |conn| {
+            diesel::insert_into(orders::table).values(&order_row).execute(conn).await?;
+            // Row by row: diesel-async cannot batch-insert on SQLite (diesel_async#277).
+            for item in &item_rows {
+                diesel::insert_into(order_items::table).values(item).execute(conn).await?;
+            }
+            diesel::insert_into(email_outbox::table).values(&email_row).execute(conn).await?;
+            Ok(())
+        });
+        stored?;
+        self.email_queued.notify_one();
+        Ok(())
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
+        Ok(self.find(id).await?)
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
+        Ok(self.page(query).await?)
+    }
+
+    async fn update_status(
+        &self,
+        id: OrderId,
+        expected: Version,
+        to: OrderStatus,
+        at: Timestamp,
+    ) -> Result<Option<Order>, RepositoryError> {
+        let key = DbUuid::from(id);
+        let changed: usize = with_connection!(&self.pool, |conn| {
+            diesel::update(orders::table.filter(orders::id.eq(key)).filter(orders::version.eq(expected.get())))
+                .set((
+                    orders::status.eq(to.as_str()),
+                    orders::version.eq(orders::version + 1),
+                    orders::updated_at.eq(DbInstant(at)),
+                ))
+                .execute(conn)
+                .await
+                .map_err(DbError::from)?
+        });
+        if changed == 0 {
+            return Ok(None);
+        }
+        Ok(self.find(id).await?)
+    }
+
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        let _: usize = with_connection!(&self.pool, |conn| {
+            diesel::sql_query("SELECT 1").execute(conn).await.map_err(DbError::from)?
+        });
+        Ok(())
+    }
+}

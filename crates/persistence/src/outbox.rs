@@ -1,0 +1,153 @@
+//! `EmailOutbox` for both backends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text};
+use diesel_async::RunQueryDsl;
+use domain::{ClaimedEmail, EmailMessage, EmailOutbox, EmailState, RepositoryError, Timestamp};
+use tokio::sync::Notify;
+
+use crate::error::DbError;
+use crate::pool::Pool;
+use crate::schema::email_outbox;
+use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
+
+/// Claims due emails by pushing `available_at` to the end of a lease and
+/// counting the attempt, in one statement. On PostgreSQL `SKIP LOCKED` lets
+/// several processes claim side by side without ever taking the same row;
+/// SQLite has one writer at a time, so the statement alone is enough.
+const CLAIM_POSTGRES: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_at = $1 \
+     WHERE order_id IN (SELECT order_id FROM email_outbox WHERE state = 'pending' AND available_at <= $2 \
+     ORDER BY available_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING order_id, recipient, subject, body, attempts";
+const CLAIM_SQLITE: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_at = ?1 \
+     WHERE order_id IN (SELECT order_id FROM email_outbox WHERE state = 'pending' AND available_at <= ?2 \
+     ORDER BY available_at LIMIT ?3) \
+     RETURNING order_id, recipient, subject, body, attempts";
+
+#[derive(Debug, QueryableByName)]
+struct ClaimRow {
+    #[diesel(sql_type = Uuid)]
+    order_id: DbUuid,
+    #[diesel(sql_type = Text)]
+    recipient: String,
+    #[diesel(sql_type = Text)]
+    subject: String,
+    #[diesel(sql_type = Text)]
+    body: String,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
+impl From<ClaimRow> for ClaimedEmail {
+    fn from(row: ClaimRow) -> Self {
+        ClaimedEmail {
+            message: EmailMessage {
+                order_id: row.order_id.into(),
+                recipient: row.recipient,
+                subject: row.subject,
+                body: row.body,
+            },
+            attempt: u32::try_from(row.attempts).unwrap_or(0),
+        }
+    }
+}
+
+/// The outbox table in PostgreSQL or SQLite.
+#[derive(Debug, Clone)]
+pub struct SqlEmailOutbox {
+    pool: Pool,
+    email_queued: Arc<Notify>,
+}
+
+impl SqlEmailOutbox {
+    pub(crate) fn new(pool: Pool, email_queued: Arc<Notify>) -> Self {
+        Self { pool, email_queued }
+    }
+
+    async fn claim(&self, now: Timestamp, limit: usize, lease: Duration) -> Result<Vec<ClaimedEmail>, DbError> {
+        let sql = match self.pool {
+            Pool::Postgres(_) => CLAIM_POSTGRES,
+            Pool::Sqlite(_) => CLAIM_SQLITE,
+        };
+        let lease_end = DbInstant(now.plus(lease));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows: Vec<ClaimRow> = with_connection!(&self.pool, |conn| {
+            diesel::sql_query(sql)
+                .bind::<Instant, _>(lease_end)
+                .bind::<Instant, _>(DbInstant(now))
+                .bind::<BigInt, _>(limit)
+                .load(conn)
+                .await?
+        });
+        Ok(rows.into_iter().map(ClaimedEmail::from).collect())
+    }
+
+    /// Applies an outcome only to the claim that is still current: same email,
+    /// same attempt, still pending. Recording twice changes nothing.
+    async fn settle(
+        &self,
+        email: &ClaimedEmail,
+        state: EmailState,
+        sent_at: Option<Timestamp>,
+        error: Option<&str>,
+        retry_at: Option<Timestamp>,
+    ) -> Result<bool, DbError> {
+        let id = DbUuid::from(email.message.order_id);
+        let attempt = i32::try_from(email.attempt).unwrap_or(i32::MAX);
+        let claim = email_outbox::table
+            .filter(email_outbox::order_id.eq(id))
+            .filter(email_outbox::attempts.eq(attempt))
+            .filter(email_outbox::state.eq(EmailState::Pending.as_str()));
+        let changes = (
+            email_outbox::state.eq(state.as_str()),
+            email_outbox::sent_at.eq(sent_at.map(DbInstant)),
+            email_outbox::last_error.eq(error),
+        );
+        let changed: usize = with_connection!(&self.pool, |conn| {
+            match retry_at {
+                Some(at) => {
+                    diesel::update(claim)
+                        .set((changes, email_outbox::available_at.eq(DbInstant(at))))
+                        .execute(conn)
+                        .await?
+                }
+                None => diesel::update(claim).set(changes).execute(conn).await?,
+            }
+        });
+        Ok(changed == 1)
+    }
+}
+
+#[async_trait]
+impl EmailOutbox for SqlEmailOutbox {
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedEmail>, RepositoryError> {
+        Ok(self.claim(now, limit, lease).await?)
+    }
+
+    async fn record_sent(&self, email: &ClaimedEmail, at: Timestamp) -> Result<bool, RepositoryError> {
+        Ok(self.settle(email, EmailState::Sent, Some(at), None, None).await?)
+    }
+
+    async fn record_failure(
+        &self,
+        email: &ClaimedEmail,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<bool, RepositoryError> {
+        let state = if retry_at.is_some() { EmailState::Pending } else { EmailState::Failed };
+        Ok(self.settle(email, state, None, Some(error), retry_at).await?)
+    }
+
+    async fn wait_for_new(&self) {
+        self.email_queued.notified().await;
+    }
+}

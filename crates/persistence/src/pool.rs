@@ -1,0 +1,128 @@
+//! Connection pools for both backends, chosen by the database URL.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt as _;
+
+/// The SQLite connection type: diesel's sync connection run on blocking threads.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// Pool of PostgreSQL connections.
+pub type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
+/// Pool of SQLite connections.
+pub type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `postgres://…` or `postgresql://…`, kept as given.
+    Postgres(String),
+    /// `sqlite://path`, `sqlite:path` or `sqlite:///absolute/path`: the file path.
+    Sqlite(PathBuf),
+}
+
+/// A database URL that names neither backend.
+#[derive(Debug, thiserror::Error)]
+#[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {0:?})")]
+pub struct UnsupportedUrl(String);
+
+impl DatabaseUrl {
+    /// Reads a URL; the scheme picks the backend.
+    pub fn parse(url: &str) -> Result<Self, UnsupportedUrl> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
+        match path {
+            Some(path) if !path.is_empty() && path != ":memory:" => Ok(Self::Sqlite(PathBuf::from(path))),
+            _ => Err(UnsupportedUrl(url.to_owned())),
+        }
+    }
+}
+
+/// Pool sizes and time-outs.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Connections at most.
+    pub max_size: u32,
+    /// How long a request waits for a connection (or a new connection to open)
+    /// before it is told the database is unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self { max_size: 10, acquire_timeout: Duration::from_secs(3) }
+    }
+}
+
+/// A pool of either backend.
+#[derive(Clone)]
+pub enum Pool {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite.
+    Sqlite(SqlitePool),
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Pool::Postgres(pool) => f.debug_tuple("Postgres").field(&pool.state()).finish(),
+            Pool::Sqlite(pool) => f.debug_tuple("Sqlite").field(&pool.state()).finish(),
+        }
+    }
+}
+
+/// bb8 only says "timed out" to the caller; this puts the real cause in the log.
+#[derive(Debug, Clone, Copy)]
+struct LogErrors;
+
+impl<E: std::fmt::Display> bb8::ErrorSink<E> for LogErrors {
+    fn sink(&self, error: E) {
+        tracing::warn!(error = %error, "database connection failed");
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<E>> {
+        Box::new(*self)
+    }
+}
+
+fn builder<M: bb8::ManageConnection>(options: &PoolOptions) -> bb8::Builder<M>
+where
+    M::Error: std::fmt::Display,
+{
+    bb8::Pool::builder()
+        .max_size(options.max_size)
+        .connection_timeout(options.acquire_timeout)
+        .error_sink(Box::new(LogErrors))
+}
+
+pub(crate) fn postgres(url: &str, options: &PoolOptions) -> PgPool {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    builder(options).build_unchecked(manager)
+}
+
+/// Per-connection settings. busy_timeout comes first: the others may need the
+/// write lock, and without it a concurrent start-up fails with "database is locked".
+pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+pub(crate) fn sqlite(path: &Path, options: &PoolOptions) -> SqlitePool {
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    config.custom_setup = Box::new(|url| {
+        let url = url.to_owned();
+        async move {
+            let mut conn = SqliteConn::establish(&url).await?;
+            conn.batch_execute(SQLITE_PRAGMAS).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
+    builder(options).build_unchecked(manager)
+}

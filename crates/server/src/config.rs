@@ -1,0 +1,158 @@
+//! Configuration from the environment, checked once at start-up.
+
+use std::time::Duration;
+
+use notifications::DispatcherConfig;
+use persistence::{DatabaseUrl, PoolOptions};
+
+/// A setting that cannot be used, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {reason} (got {value:?})")]
+pub struct ConfigError {
+    name: &'static str,
+    value: String,
+    reason: String,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, for terminals.
+    Pretty,
+    /// One JSON object per line, for collectors.
+    Json,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `DATABASE_URL`: which database, and so which backend.
+    pub database: DatabaseUrl,
+    /// `DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`.
+    pub pool: PoolOptions,
+    /// `BIND_ADDR`: host:port to listen on (port 0 picks a free one).
+    pub bind_addr: String,
+    /// `HTTP_WORKERS`: worker threads; default one per core.
+    pub workers: Option<usize>,
+    /// `LOG_FORMAT`.
+    pub log_format: LogFormat,
+    /// `MAIL_*`: the dispatcher's pacing.
+    pub dispatcher: DispatcherConfig,
+    /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests and sends may take to finish.
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings from any source of `NAME → value` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let url = env.text("DATABASE_URL", "sqlite://data/orders.db");
+        let database = DatabaseUrl::parse(&url).map_err(|e| ConfigError::new("DATABASE_URL", &url, e))?;
+        let defaults = DispatcherConfig::default();
+        Ok(Self {
+            database,
+            pool: PoolOptions {
+                max_size: env.number("DATABASE_POOL_SIZE", 10, 1..=1000)?,
+                acquire_timeout: Duration::from_millis(env.number("DATABASE_TIMEOUT_MS", 3000, 1..=600_000)?),
+            },
+            bind_addr: env.text("BIND_ADDR", "127.0.0.1:8000"),
+            workers: env.optional_number("HTTP_WORKERS", 1..=1024)?,
+            log_format: match env.text("LOG_FORMAT", "pretty").as_str() {
+                "pretty" => LogFormat::Pretty,
+                "json" => LogFormat::Json,
+                other => return Err(ConfigError::new("LOG_FORMAT", other, "must be json or pretty")),
+            },
+            dispatcher: DispatcherConfig {
+                max_attempts: env.number("MAIL_MAX_ATTEMPTS", defaults.max_attempts, 1..=100)?,
+                backoff_base: Duration::from_millis(env.number("MAIL_RETRY_BASE_MS", 1000, 1..=3_600_000)?),
+                sweep_interval: Duration::from_millis(env.number("MAIL_SWEEP_INTERVAL_MS", 5000, 10..=3_600_000)?),
+                lease: Duration::from_secs(env.number("MAIL_LEASE_SECS", 60, 1..=86_400)?),
+                ..defaults
+            },
+            shutdown_timeout: Duration::from_secs(env.number("SHUTDOWN_TIMEOUT_SECS", 10, 0..=3600)?),
+        })
+    }
+}
+
+impl ConfigError {
+    fn new(name: &'static str, value: &str, reason: impl ToString) -> Self {
+        Self { name, value: value.to_owned(), reason: reason.to_string() }
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn text(&self, name: &str, default: &str) -> String {
+        (self.0)(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn optional_number<T>(
+        &self,
+        name: &'static str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
+        let Some(raw) = (self.0)(name).filter(|v| !v.is_empty()) else { return Ok(None) };
+        match raw.trim().parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(ConfigError::new(
+                name,
+                &raw,
+                format!("must be a whole number from {} to {}", range.start(), range.end()),
+            )),
+        }
+    }
+
+    fn number<T>(&self, name: &'static str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
+        Ok(self.optional_number(name, range)?.unwrap_or(default))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_work_on_a_laptop() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database, DatabaseUrl::Sqlite("data/orders.db".into()));
+        assert_eq!(s.bind_addr, "127.0.0.1:8000");
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.pool.max_size, 10);
+    }
+
+    #[test]
+    fn postgres_urls_pick_postgres() {
+        let s = settings(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap();
+        assert_eq!(s.database, DatabaseUrl::Postgres("postgres://u@h/db".into()));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = settings(&[("DATABASE_POOL_SIZE", "lots")]).unwrap_err().to_string();
+        assert!(err.starts_with("DATABASE_POOL_SIZE:"), "{err}");
+        let err = settings(&[("DATABASE_URL", "mysql://x")]).unwrap_err().to_string();
+        assert!(err.starts_with("DATABASE_URL:"), "{err}");
+        let err = settings(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
+        assert!(err.starts_with("LOG_FORMAT:"), "{err}");
+        assert!(settings(&[("DATABASE_POOL_SIZE", "0")]).is_err());
+    }
+}

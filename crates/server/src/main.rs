@@ -1,0 +1,31 @@
+//! `orders-server`: reads the environment, starts the service, stops on SIGTERM/SIGINT.
+
+use std::process::ExitCode;
+
+use server::config::Settings;
+use server::startup::Application;
+use server::telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("orders-server: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let result = match Application::build(settings).await {
+        Ok(app) => app.run_until_stopped().await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: the context, then each cause.
+            eprintln!("orders-server: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

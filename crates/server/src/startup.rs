@@ -1,0 +1,139 @@
+//! Wiring: database, adapters, dispatcher and HTTP server; start and stop.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpServer;
+use actix_web::dev::{Server, ServerHandle};
+use anyhow::Context as _;
+use api::AppState;
+use domain::{EmailSender, OrderService};
+use notifications::{CancellationToken, LogMailer, OutboxDispatcher};
+use persistence::Database;
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    dispatcher: JoinHandle<()>,
+    stop_dispatcher: CancellationToken,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Builds the service with the mail transport the settings name.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_sender(settings, Arc::new(LogMailer)).await
+    }
+
+    /// Builds the service with a given mail transport (tests record emails).
+    pub async fn build_with_sender(settings: Settings, sender: Arc<dyn EmailSender>) -> anyhow::Result<Self> {
+        let database = Database::open(&settings.database, &settings.pool)
+            .await
+            .with_context(|| format!("could not open the database at {}", describe(&settings)))?;
+        tracing::info!(backend = database.backend(), "database ready");
+
+        let stop_dispatcher = CancellationToken::new();
+        let dispatcher = OutboxDispatcher::new(Arc::new(database.outbox()), sender, settings.dispatcher.clone());
+        let dispatcher = tokio::spawn(dispatcher.run(stop_dispatcher.clone()));
+
+        let state = AppState { orders: OrderService::new(Arc::new(database.orders())) };
+        let listener = TcpListener::bind(&settings.bind_addr)
+            .with_context(|| format!("could not listen on BIND_ADDR={}", settings.bind_addr))?;
+        let port = listener.local_addr().context("listener has no address")?.port();
+        let mut server = HttpServer::new(move || api::app(state.clone()))
+            // We handle SIGTERM/SIGINT ourselves, to stop the dispatcher too.
+            .disable_signals()
+            .shutdown_timeout(settings.shutdown_timeout.as_secs())
+            .listen(listener)
+            .context("could not start the HTTP server")?;
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server.run();
+        tracing::info!(address = %settings.bind_addr, port, "listening");
+        Ok(Self { port, server, dispatcher, stop_dispatcher, shutdown_timeout: settings.shutdown_timeout })
+    }
+
+    /// The port it listens on (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the HTTP server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM or SIGINT (or the server stops by other means),
+    /// then drains: in-flight requests finish, the dispatcher finishes its
+    /// batch, both within the shutdown timeout.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            result = &mut server => {
+                result.context("HTTP server task failed")?.context("HTTP server failed")?;
+            }
+            signal = shutdown_signal() => {
+                tracing::info!(signal, "shutting down");
+                handle.stop(true).await;
+                let _ = server.await;
+            }
+        }
+        self.stop_dispatcher.cancel();
+        if tokio::time::timeout(self.shutdown_timeout, self.dispatcher).await.is_err() {
+            tracing::warn!(
+                "email dispatcher did not stop in time; its claimed emails will be retried after their lease"
+            );
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// The URL for error messages, without a password.
+fn describe(settings: &Settings) -> String {
+    match &settings.database {
+        persistence::DatabaseUrl::Postgres(url) => match url.split_once('@') {
+            Some((scheme_and_user, host)) => {
+                let user = scheme_and_user.split(':').take(2).collect::<Vec<_>>().join(":");
+                format!("{user}@{host}")
+            }
+            None => url.clone(),
+        },
+        persistence::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
+}

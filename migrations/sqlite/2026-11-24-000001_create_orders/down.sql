@@ -1,0 +1,3 @@
+DROP TABLE email_outbox;
+DROP TABLE order_items;
+DROP TABLE orders;
