@@ -1,1 +1,36 @@
+//! The test harness: a real server per test, a fresh database per test, and a
+//! mail transport that records.
 
+mod app;
+mod database;
+mod mailer;
+mod process;
+
+pub use app::{Api, Response, TestApp, eventually, sample_order, spawn_app, spawn_app_with};
+pub use database::{Backend, TestDatabase, admin_url, skip_postgres, with_database};
+pub use mailer::RecordingSender;
+pub use process::{ServerProcess, free_port, server_binary};
+
+/// Writes each named `async fn name(backend: Backend)` as two tests,
+/// `name::sqlite` and `name::postgres`, so no behaviour is tested on one
+/// database only.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                if $crate::skip_postgres() {
+                    eprintln!("SKIP_POSTGRES=1: skipped");
+                    return;
+                }
+                super::$name($crate::Backend::Postgres).await
+            }
+        }
+    )*};
+}

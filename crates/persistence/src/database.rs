@@ -21,9 +21,30 @@ pub enum OpenError {
         #[source]
         source: std::io::Error,
     },
+    /// PostgreSQL did not accept a connection.
+    #[error("could not connect to PostgreSQL")]
+    Unreachable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Connecting or migrating failed.
     #[error(transparent)]
     Migrate(#[from] MigrationError),
+}
+
+/// How long start-up waits for PostgreSQL to accept a connection.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects once with tokio-postgres directly: diesel-async keeps only the
+/// top-level message ("error connecting to server"), this keeps the cause
+/// ("Connection refused", "password authentication failed", …).
+async fn probe_postgres(url: &str) -> Result<(), OpenError> {
+    let unreachable = |e: Box<dyn std::error::Error + Send + Sync>| OpenError::Unreachable(e);
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, tokio_postgres::connect(url, tokio_postgres::NoTls))
+        .await
+        .map_err(|elapsed| unreachable(format!("no answer within {CONNECT_TIMEOUT:?} ({elapsed})").into()))?;
+    let (client, connection) = connected.map_err(|e| unreachable(e.into()))?;
+    drop(client);
+    // The connection future ends once the client is gone.
+    let _ = connection.await;
+    Ok(())
 }
 
 /// An open, migrated database and the adapters over it.
@@ -42,6 +63,7 @@ impl Database {
     pub async fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, OpenError> {
         let pool = match url {
             DatabaseUrl::Postgres(url) => {
+                probe_postgres(url).await?;
                 migrate::postgres(url).await?;
                 Pool::Postgres(pool::postgres(url, options))
             }

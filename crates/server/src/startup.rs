@@ -75,18 +75,26 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM or SIGINT (or the server stops by other means),
-    /// then drains: in-flight requests finish, the dispatcher finishes its
-    /// batch, both within the shutdown timeout.
+    /// Serves until SIGTERM or SIGINT; see [`Application::run_until`].
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(async {
+            let signal = shutdown_signal().await;
+            tracing::info!(signal, "shutting down");
+        })
+        .await
+    }
+
+    /// Serves until `stop` resolves (or the server stops by other means), then
+    /// drains: in-flight requests finish, the dispatcher finishes its batch,
+    /// both within the shutdown timeout.
+    pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {
             result = &mut server => {
                 result.context("HTTP server task failed")?.context("HTTP server failed")?;
             }
-            signal = shutdown_signal() => {
-                tracing::info!(signal, "shutting down");
+            () = stop => {
                 handle.stop(true).await;
                 let _ = server.await;
             }

@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+
+.PHONY: run run-release test lint fmt guard doc build clean
+
+## Start the service on the embedded default (SQLite in ./data), http://127.0.0.1:8000
+run:
+	$(CARGO) run -p server --bin orders-server
+
+## The same, optimised.
+run-release:
+	$(CARGO) run --release -p server --bin orders-server
+
+## The whole suite: lints, architecture guard, docs, unit and integration tests
+## on SQLite and PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
+test: lint guard doc
+	$(CARGO) build -p server --bin orders-server
+	$(CARGO) test --workspace
+
+## Formatting and clippy, warnings are errors.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Handlers and the domain never see diesel; the domain stays free of web,
+## storage, runtime and mail crates.
+guard:
+	@if $(CARGO) tree -p api -e normal --prefix none | grep -E '^diesel'; then \
+		echo "guard: crates/api depends on diesel" >&2; exit 1; fi
+	@if $(CARGO) tree -p domain -e normal --prefix none | grep -E '^(diesel|actix|tokio|bb8|lettre|hyper|sqlx|reqwest) '; then \
+		echo "guard: crates/domain depends on an I/O crate" >&2; exit 1; fi
+	@echo "guard: api and domain are free of diesel and I/O crates"
+
+## API docs of the domain crate; its example runs as a doc-test in `make test`.
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p domain -p api -p persistence -p notifications
+
+build:
+	$(CARGO) build --release -p server --bin orders-server
+
+clean:
+	$(CARGO) clean
+	rm -rf data

@@ -1,0 +1,136 @@
+//! The real `orders-server` binary as a child process, for what only a
+//! process shows: start-up failures, signals, crashes, several processes.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Builds `orders-server` once per test process (a no-op when it is fresh)
+/// and returns its path.
+pub fn server_binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "-p", "server", "--bin", "orders-server"])
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building orders-server failed");
+            // target/<profile>/deps/<test binary> → target/<profile>/orders-server
+            let exe = std::env::current_exe().expect("test binary path");
+            let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+            profile_dir.join("orders-server")
+        })
+        .clone()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `orders-server` whose output is collected.
+pub struct ServerProcess {
+    child: Child,
+    pub port: u16,
+    output: Arc<Mutex<String>>,
+}
+
+impl ServerProcess {
+    /// Starts the binary in `dir` with exactly these environment variables
+    /// (plus PATH) and a free `BIND_ADDR`.
+    pub fn start(dir: &std::path::Path, vars: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(server_binary());
+        command
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+            .env("HTTP_WORKERS", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (name, value) in vars {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("orders-server starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as _),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut all = output.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            });
+        }
+        Self { child, port, output }
+    }
+
+    /// A client for it.
+    pub fn api(&self) -> crate::Api {
+        crate::Api::new(format!("http://127.0.0.1:{}", self.port))
+    }
+
+    /// Waits until `/health/ready` answers 200.
+    pub async fn wait_ready(&self) {
+        let api = self.api();
+        crate::eventually("the server to be ready", async || {
+            let ready = api.client_get_status("/health/ready").await;
+            (ready == Some(200)).then_some(())
+        })
+        .await;
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Waits until it printed a line containing `text`.
+    pub fn wait_for_output(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.output().contains(text) {
+            assert!(Instant::now() < deadline, "no {text:?} in the output:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader threads drain the pipes.
+                std::thread::sleep(Duration::from_millis(50));
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process did not exit:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal (`TERM`, `KILL`, `INT`).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,79 @@
+//! The `orders-server` binary: zero-config start, start-up failures, signals.
+
+use harness::{ServerProcess, sample_order};
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("orders-{tag}-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[actix_web::test]
+async fn with_no_configuration_it_serves_sqlite_and_logs_each_email() {
+    let dir = temp_dir("zero-config");
+    let mut server = ServerProcess::start(&dir, &[]);
+    server.wait_ready().await;
+    let order = server.api().create_order(&sample_order()).await;
+    let id = order["id"].as_str().unwrap();
+    server.wait_for_output("mock email sent");
+    let output = server.output();
+    let line = output.lines().find(|l| l.contains("mock email sent")).unwrap();
+    assert!(line.contains(id) && line.contains("ada@example.com"), "{line}");
+    assert!(dir.join("data/orders.db").exists(), "the default database lives in ./data");
+
+    server.signal("TERM");
+    assert!(server.wait_exit().success(), "{}", server.output());
+    assert!(server.output().contains("stopped"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[actix_web::test]
+async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
+    let dir = temp_dir("json-logs");
+    let server = ServerProcess::start(&dir, &[("LOG_FORMAT", "json")]);
+    server.wait_ready().await;
+    let body = serde_json::to_vec(&sample_order()).unwrap();
+    let headers = [("content-type", "application/json"), ("x-request-id", "trace-me-42")];
+    let response = server.api().request(actix_web::http::Method::POST, "/orders", &headers, Some(&body)).await;
+    assert_eq!(response.status, 201);
+    assert_eq!(response.header("x-request-id"), Some("trace-me-42"));
+    server.wait_for_output("request completed");
+    let lines: Vec<serde_json::Value> = server
+        .output()
+        .lines()
+        .filter(|l| l.contains("trace-me-42"))
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let messages: Vec<&str> = lines.iter().map(|l| l["fields"]["message"].as_str().unwrap()).collect();
+    assert!(messages.contains(&"order created") && messages.contains(&"request completed"), "{messages:?}");
+    for line in &lines {
+        assert_eq!(line["span"]["request_id"], "trace-me-42");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_bad_setting_is_one_clear_line_and_exit_code_2() {
+    let dir = temp_dir("bad-config");
+    let mut server = ServerProcess::start(&dir, &[("DATABASE_POOL_SIZE", "lots")]);
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(2));
+    let output = server.output();
+    assert_eq!(output.trim().lines().count(), 1, "{output}");
+    assert!(output.contains("DATABASE_POOL_SIZE") && output.contains("lots"), "{output}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn an_unreachable_database_fails_start_up_with_its_cause() {
+    let dir = temp_dir("no-db");
+    let url = format!("postgres://postgres@127.0.0.1:{}/orders", harness::free_port());
+    let mut server = ServerProcess::start(&dir, &[("DATABASE_URL", &url)]);
+    let status = server.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    let output = server.output();
+    let last = output.trim().lines().last().unwrap();
+    assert!(last.starts_with("orders-server: could not open the database"), "{output}");
+    assert!(last.to_lowercase().contains("connect"), "the cause is named: {last}");
+    let _ = std::fs::remove_dir_all(dir);
+}
