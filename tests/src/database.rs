@@ -44,7 +44,8 @@ enum Cleanup {
     Postgres { admin_url: String, name: String },
 }
 
-pub(crate) async fn admin_client(url: &str) -> tokio_postgres::Client {
+/// A connection to PostgreSQL at `url`; panics with instructions if it is not there.
+pub async fn admin_client(url: &str) -> tokio_postgres::Client {
     let connected = tokio_postgres::connect(url, tokio_postgres::NoTls).await;
     let (client, connection) = connected.unwrap_or_else(|error| {
         panic!(

@@ -7,7 +7,7 @@ mod mailer;
 mod process;
 
 pub use app::{Api, Response, TestApp, eventually, sample_order, spawn_app, spawn_app_with};
-pub use database::{Backend, TestDatabase, admin_url, skip_postgres, with_database};
+pub use database::{Backend, TestDatabase, admin_client, admin_url, skip_postgres, with_database};
 pub use mailer::RecordingSender;
 pub use process::{ServerProcess, free_port, server_binary};
 
