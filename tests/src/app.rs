@@ -40,7 +40,12 @@ pub struct Api {
 
 impl Api {
     pub fn new(address: String) -> Self {
-        let client = awc::Client::builder().disable_redirects().timeout(Duration::from_secs(30)).finish();
+        Self::with_timeout(address, Duration::from_secs(30))
+    }
+
+    /// A client that gives up on a request after `timeout`.
+    pub fn with_timeout(address: String, timeout: Duration) -> Self {
+        let client = awc::Client::builder().disable_redirects().timeout(timeout).finish();
         Self { address, client }
     }
 }
@@ -95,8 +100,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 /// [`spawn_app`] with extra environment settings.
 pub async fn spawn_app_with(backend: Backend, vars: &[(&str, &str)]) -> TestApp {
+    spawn_app_on(TestDatabase::create(backend).await, vars).await
+}
+
+/// [`spawn_app_with`] on a database the test prepared.
+pub async fn spawn_app_on(db: TestDatabase, vars: &[(&str, &str)]) -> TestApp {
     init_logs();
-    let db = TestDatabase::create(backend).await;
     let mut env: HashMap<String, String> = HashMap::from([
         ("DATABASE_URL".into(), db.url.clone()),
         ("BIND_ADDR".into(), "127.0.0.1:0".into()),

@@ -40,6 +40,7 @@ pub struct TestDatabase {
 
 #[derive(Debug)]
 enum Cleanup {
+    Nothing,
     Folder(PathBuf),
     Postgres { admin_url: String, name: String },
 }
@@ -81,6 +82,11 @@ impl TestDatabase {
         }
     }
 
+    /// A database someone else owns (a private cluster), used as it is.
+    pub fn existing(backend: Backend, url: String) -> Self {
+        Self { backend, url, cleanup: Cleanup::Nothing }
+    }
+
     /// A direct connection, for tests that look at or change rows themselves.
     pub async fn postgres_client(&self) -> tokio_postgres::Client {
         assert_eq!(self.backend, Backend::Postgres);
@@ -91,6 +97,7 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         match &self.cleanup {
+            Cleanup::Nothing => {}
             Cleanup::Folder(folder) => {
                 let _ = std::fs::remove_dir_all(folder);
             }

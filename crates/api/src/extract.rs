@@ -16,6 +16,10 @@ use crate::validation::{self, FromJson};
 /// Largest accepted body.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// How long reading a body may take; registered as app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
 /// A JSON body, read and validated: 415 for another media type, 413 past
 /// [`BODY_LIMIT`], 400 if it is not JSON, 422 listing every invalid field.
 #[derive(Debug)]
@@ -35,11 +39,15 @@ impl<T: FromJson + 'static> FromRequest for ValidJson<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = is_json(req);
         let body = Bytes::from_request(req, payload);
+        let limit = req.app_data::<BodyTimeout>().map_or(std::time::Duration::from_secs(10), |t| t.0);
         Box::pin(async move {
             if json == Some(false) {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            let bytes = match body.await {
+            let Ok(body) = tokio::time::timeout(limit, body).await else {
+                return Err(ApiError::BodyTimeout);
+            };
+            let bytes = match body {
                 Ok(bytes) => bytes,
                 // Without a Content-Type, a body at all is the first problem.
                 Err(_) if json.is_none() => return Err(ApiError::UnsupportedMediaType),

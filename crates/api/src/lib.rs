@@ -23,6 +23,9 @@ use crate::problem::ApiError;
 pub struct AppState {
     /// The order use cases.
     pub orders: OrderService,
+    /// How long a client may take to send a request body (a slow-body guard;
+    /// the request head has its own time-out in the server).
+    pub body_timeout: std::time::Duration,
 }
 
 /// The whole application: routes, error handling, middleware.
@@ -38,6 +41,7 @@ pub fn app(
     >,
 > {
     App::new()
+        .app_data(extract::BodyTimeout(state.body_timeout))
         .app_data(web::Data::new(state))
         .app_data(web::PayloadConfig::new(extract::BODY_LIMIT))
         .app_data(

@@ -112,6 +112,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body was not received in time")]
+    BodyTimeout,
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("invalid query: {0}")]
@@ -175,6 +177,9 @@ impl ApiError {
             ),
             ApiError::PayloadTooLarge { .. } => {
                 Problem::new(S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", self.to_string())
+            }
+            ApiError::BodyTimeout => {
+                Problem::new(S::REQUEST_TIMEOUT, "request_timeout", "Request timeout", self.to_string())
             }
             ApiError::MalformedJson(_) => {
                 Problem::new(S::BAD_REQUEST, "malformed_json", "Malformed JSON", self.to_string())

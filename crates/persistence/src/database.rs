@@ -52,6 +52,7 @@ async fn probe_postgres(url: &str) -> Result<(), OpenError> {
 pub struct Database {
     pool: Pool,
     email_queued: Arc<Notify>,
+    timeout: std::time::Duration,
 }
 
 impl Database {
@@ -76,17 +77,17 @@ impl Database {
                 Pool::Sqlite(pool::sqlite(path, options))
             }
         };
-        Ok(Self { pool, email_queued: Arc::new(Notify::new()) })
+        Ok(Self { pool, email_queued: Arc::new(Notify::new()), timeout: options.timeout })
     }
 
     /// The order repository.
     pub fn orders(&self) -> SqlOrderRepository {
-        SqlOrderRepository::new(self.pool.clone(), self.email_queued.clone())
+        SqlOrderRepository::new(self.pool.clone(), self.email_queued.clone(), self.timeout)
     }
 
     /// The email outbox.
     pub fn outbox(&self) -> SqlEmailOutbox {
-        SqlEmailOutbox::new(self.pool.clone(), self.email_queued.clone())
+        SqlEmailOutbox::new(self.pool.clone(), self.email_queued.clone(), self.timeout)
     }
 
     /// `"postgres"` or `"sqlite"`, for logs.

@@ -13,6 +13,20 @@ pub(crate) enum DbError {
     Query(#[from] DieselError),
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
+}
+
+/// Bounds a whole operation (waiting for a connection included), so no request
+/// waits longer than `limit` for a database that does not answer.
+pub(crate) async fn bounded<T>(
+    limit: std::time::Duration,
+    operation: impl std::future::Future<Output = Result<T, DbError>>,
+) -> Result<T, RepositoryError> {
+    match tokio::time::timeout(limit, operation).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(DbError::TimedOut(limit).into()),
+    }
 }
 
 impl From<DbError> for RepositoryError {
@@ -20,7 +34,9 @@ impl From<DbError> for RepositoryError {
         match error {
             DbError::Corrupt(corrupt) => RepositoryError::Corrupt(corrupt),
             DbError::Query(ref query) if !is_unavailable(query) => RepositoryError::Other(Box::new(error)),
-            DbError::Checkout(_) | DbError::Query(_) => RepositoryError::Unavailable(Box::new(error)),
+            DbError::Checkout(_) | DbError::Query(_) | DbError::TimedOut(_) => {
+                RepositoryError::Unavailable(Box::new(error))
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
@@ -11,7 +12,7 @@ use domain::{
 };
 use tokio::sync::Notify;
 
-use crate::error::DbError;
+use crate::error::{DbError, bounded};
 use crate::models::{DeliveryRow, ItemRow, NewEmailRow, OrderRow};
 use crate::pool::Pool;
 use crate::schema::{email_outbox, order_items, orders};
@@ -23,11 +24,12 @@ pub struct SqlOrderRepository {
     pool: Pool,
     /// Wakes this process's dispatcher after an email is queued.
     email_queued: Arc<Notify>,
+    timeout: Duration,
 }
 
 impl SqlOrderRepository {
-    pub(crate) fn new(pool: Pool, email_queued: Arc<Notify>) -> Self {
-        Self { pool, email_queued }
+    pub(crate) fn new(pool: Pool, email_queued: Arc<Notify>, timeout: Duration) -> Self {
+        Self { pool, email_queued, timeout }
     }
 
     async fn find(&self, id: OrderId) -> Result<Option<Order>, DbError> {
@@ -104,43 +106,31 @@ impl SqlOrderRepository {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetched(orders, query.limit))
     }
-}
 
-#[async_trait]
-impl OrderRepository for SqlOrderRepository {
-    async fn create(&self, order: &Order, email: &EmailMessage) -> Result<(), RepositoryError> {
-        let order_row = OrderRow::from_order(order);
-        let item_rows = ItemRow::from_order(order);
-        let email_row = NewEmailRow::queued(email, order);
-        let stored: Result<(), DbError> = in_transaction!(&self.pool, |conn| {
-            diesel::insert_into(orders::table).values(&order_row).execute(conn).await?;
+    async fn insert(
+        &self,
+        order_row: &OrderRow,
+        item_rows: &[ItemRow],
+        email_row: &NewEmailRow<'_>,
+    ) -> Result<(), DbError> {
+        in_transaction!(&self.pool, |conn| {
+            diesel::insert_into(orders::table).values(order_row).execute(conn).await?;
             // Row by row: diesel-async cannot batch-insert on SQLite (diesel_async#277).
-            for item in &item_rows {
+            for item in item_rows {
                 diesel::insert_into(order_items::table).values(item).execute(conn).await?;
             }
-            diesel::insert_into(email_outbox::table).values(&email_row).execute(conn).await?;
+            diesel::insert_into(email_outbox::table).values(email_row).execute(conn).await?;
             Ok(())
-        });
-        stored?;
-        self.email_queued.notify_one();
-        Ok(())
+        })
     }
 
-    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
-        Ok(self.find(id).await?)
-    }
-
-    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
-        Ok(self.page(query).await?)
-    }
-
-    async fn update_status(
+    async fn compare_and_set_status(
         &self,
         id: OrderId,
         expected: Version,
         to: OrderStatus,
         at: Timestamp,
-    ) -> Result<Option<Order>, RepositoryError> {
+    ) -> Result<Option<Order>, DbError> {
         let key = DbUuid::from(id);
         let changed: usize = with_connection!(&self.pool, |conn| {
             diesel::update(orders::table.filter(orders::id.eq(key)).filter(orders::version.eq(expected.get())))
@@ -156,13 +146,45 @@ impl OrderRepository for SqlOrderRepository {
         if changed == 0 {
             return Ok(None);
         }
-        Ok(self.find(id).await?)
+        self.find(id).await
+    }
+
+    async fn select_one(&self) -> Result<(), DbError> {
+        let _: usize = with_connection!(&self.pool, |conn| diesel::sql_query("SELECT 1").execute(conn).await?);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OrderRepository for SqlOrderRepository {
+    async fn create(&self, order: &Order, email: &EmailMessage) -> Result<(), RepositoryError> {
+        let order_row = OrderRow::from_order(order);
+        let item_rows = ItemRow::from_order(order);
+        let email_row = NewEmailRow::queued(email, order);
+        bounded(self.timeout, self.insert(&order_row, &item_rows, &email_row)).await?;
+        self.email_queued.notify_one();
+        Ok(())
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
+        bounded(self.timeout, self.find(id)).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
+        bounded(self.timeout, self.page(query)).await
+    }
+
+    async fn update_status(
+        &self,
+        id: OrderId,
+        expected: Version,
+        to: OrderStatus,
+        at: Timestamp,
+    ) -> Result<Option<Order>, RepositoryError> {
+        bounded(self.timeout, self.compare_and_set_status(id, expected, to, at)).await
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        let _: usize = with_connection!(&self.pool, |conn| {
-            diesel::sql_query("SELECT 1").execute(conn).await.map_err(DbError::from)?
-        });
-        Ok(())
+        bounded(self.timeout, self.select_one()).await
     }
 }

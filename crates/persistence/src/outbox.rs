@@ -10,7 +10,7 @@ use diesel_async::RunQueryDsl;
 use domain::{ClaimedEmail, EmailMessage, EmailOutbox, EmailState, RepositoryError, Timestamp};
 use tokio::sync::Notify;
 
-use crate::error::DbError;
+use crate::error::{DbError, bounded};
 use crate::pool::Pool;
 use crate::schema::email_outbox;
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
@@ -61,11 +61,12 @@ impl From<ClaimRow> for ClaimedEmail {
 pub struct SqlEmailOutbox {
     pool: Pool,
     email_queued: Arc<Notify>,
+    timeout: Duration,
 }
 
 impl SqlEmailOutbox {
-    pub(crate) fn new(pool: Pool, email_queued: Arc<Notify>) -> Self {
-        Self { pool, email_queued }
+    pub(crate) fn new(pool: Pool, email_queued: Arc<Notify>, timeout: Duration) -> Self {
+        Self { pool, email_queued, timeout }
     }
 
     async fn claim(&self, now: Timestamp, limit: usize, lease: Duration) -> Result<Vec<ClaimedEmail>, DbError> {
@@ -130,11 +131,11 @@ impl EmailOutbox for SqlEmailOutbox {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<ClaimedEmail>, RepositoryError> {
-        Ok(self.claim(now, limit, lease).await?)
+        bounded(self.timeout, self.claim(now, limit, lease)).await
     }
 
     async fn record_sent(&self, email: &ClaimedEmail, at: Timestamp) -> Result<bool, RepositoryError> {
-        Ok(self.settle(email, EmailState::Sent, Some(at), None, None).await?)
+        bounded(self.timeout, self.settle(email, EmailState::Sent, Some(at), None, None)).await
     }
 
     async fn record_failure(
@@ -144,7 +145,7 @@ impl EmailOutbox for SqlEmailOutbox {
         retry_at: Option<Timestamp>,
     ) -> Result<bool, RepositoryError> {
         let state = if retry_at.is_some() { EmailState::Pending } else { EmailState::Failed };
-        Ok(self.settle(email, state, None, Some(error), retry_at).await?)
+        bounded(self.timeout, self.settle(email, state, None, Some(error), retry_at)).await
     }
 
     async fn wait_for_new(&self) {

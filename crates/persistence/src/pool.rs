@@ -49,14 +49,14 @@ impl DatabaseUrl {
 pub struct PoolOptions {
     /// Connections at most.
     pub max_size: u32,
-    /// How long a request waits for a connection (or a new connection to open)
-    /// before it is told the database is unavailable.
-    pub acquire_timeout: Duration,
+    /// How long one operation may take, waiting for a connection included,
+    /// before the caller is told the database is unavailable.
+    pub timeout: Duration,
 }
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self { max_size: 10, acquire_timeout: Duration::from_secs(3) }
+        Self { max_size: 10, timeout: Duration::from_secs(3) }
     }
 }
 
@@ -96,10 +96,7 @@ fn builder<M: bb8::ManageConnection>(options: &PoolOptions) -> bb8::Builder<M>
 where
     M::Error: std::fmt::Display,
 {
-    bb8::Pool::builder()
-        .max_size(options.max_size)
-        .connection_timeout(options.acquire_timeout)
-        .error_sink(Box::new(LogErrors))
+    bb8::Pool::builder().max_size(options.max_size).connection_timeout(options.timeout).error_sink(Box::new(LogErrors))
 }
 
 pub(crate) fn postgres(url: &str, options: &PoolOptions) -> PgPool {

@@ -23,6 +23,22 @@ pub enum LogFormat {
     Json,
 }
 
+/// Time-outs and caps for client connections.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// `HTTP_HEAD_TIMEOUT_MS`: the request line and headers must arrive within
+    /// this. At least one second: actix-http checks it against a clock it
+    /// refreshes every 500 ms.
+    pub head_timeout: Duration,
+    /// `HTTP_BODY_TIMEOUT_MS`: the body must arrive within this (408 otherwise).
+    pub body_timeout: Duration,
+    /// `HTTP_KEEP_ALIVE_SECS`: an idle keep-alive connection is closed after this.
+    pub keep_alive: Duration,
+    /// `HTTP_MAX_CONNECTIONS`: open connections at most, over all workers; past
+    /// it, new connections wait in the listen backlog.
+    pub max_connections: usize,
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -36,6 +52,8 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `HTTP_*`: guards against slow and abusive clients.
+    pub http: HttpLimits,
     /// `MAIL_*`: the dispatcher's pacing.
     pub dispatcher: DispatcherConfig,
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests and sends may take to finish.
@@ -58,7 +76,7 @@ impl Settings {
             database,
             pool: PoolOptions {
                 max_size: env.number("DATABASE_POOL_SIZE", 10, 1..=1000)?,
-                acquire_timeout: Duration::from_millis(env.number("DATABASE_TIMEOUT_MS", 3000, 1..=600_000)?),
+                timeout: Duration::from_millis(env.number("DATABASE_TIMEOUT_MS", 3000, 1..=600_000)?),
             },
             bind_addr: env.text("BIND_ADDR", "127.0.0.1:8000"),
             workers: env.optional_number("HTTP_WORKERS", 1..=1024)?,
@@ -66,6 +84,12 @@ impl Settings {
                 "pretty" => LogFormat::Pretty,
                 "json" => LogFormat::Json,
                 other => return Err(ConfigError::new("LOG_FORMAT", other, "must be json or pretty")),
+            },
+            http: HttpLimits {
+                head_timeout: Duration::from_millis(env.number("HTTP_HEAD_TIMEOUT_MS", 5000, 1000..=600_000)?),
+                body_timeout: Duration::from_millis(env.number("HTTP_BODY_TIMEOUT_MS", 10_000, 100..=600_000)?),
+                keep_alive: Duration::from_secs(env.number("HTTP_KEEP_ALIVE_SECS", 30, 0..=3600)?),
+                max_connections: env.number("HTTP_MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
             },
             dispatcher: DispatcherConfig {
                 max_attempts: env.number("MAIL_MAX_ATTEMPTS", defaults.max_attempts, 1..=100)?,

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use actix_web::HttpServer;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::KeepAlive;
 use anyhow::Context as _;
 use api::AppState;
 use domain::{EmailSender, OrderService};
@@ -47,20 +48,32 @@ impl Application {
         let dispatcher = OutboxDispatcher::new(Arc::new(database.outbox()), sender, settings.dispatcher.clone());
         let dispatcher = tokio::spawn(dispatcher.run(stop_dispatcher.clone()));
 
-        let state = AppState { orders: OrderService::new(Arc::new(database.orders())) };
+        let state = AppState {
+            orders: OrderService::new(Arc::new(database.orders())),
+            body_timeout: settings.http.body_timeout,
+        };
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("could not listen on BIND_ADDR={}", settings.bind_addr))?;
         let port = listener.local_addr().context("listener has no address")?.port();
-        let mut server = HttpServer::new(move || api::app(state.clone()))
+        let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let limits = &settings.http;
+        let keep_alive = match limits.keep_alive {
+            Duration::ZERO => KeepAlive::Disabled,
+            idle => KeepAlive::Timeout(idle),
+        };
+        let server = HttpServer::new(move || api::app(state.clone()))
             // We handle SIGTERM/SIGINT ourselves, to stop the dispatcher too.
             .disable_signals()
             .shutdown_timeout(settings.shutdown_timeout.as_secs())
+            .workers(workers)
+            .client_request_timeout(limits.head_timeout)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .keep_alive(keep_alive)
+            // actix counts per worker.
+            .max_connections(limits.max_connections.div_ceil(workers))
             .listen(listener)
-            .context("could not start the HTTP server")?;
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
-        }
-        let server = server.run();
+            .context("could not start the HTTP server")?
+            .run();
         tracing::info!(address = %settings.bind_addr, port, "listening");
         Ok(Self { port, server, dispatcher, stop_dispatcher, shutdown_timeout: settings.shutdown_timeout })
     }

@@ -48,6 +48,12 @@ impl ListParams {
             query.status = Some(OrderStatus::parse(&status).map_err(|e| invalid(format!("status {e}")))?);
         }
         if let Some(email) = self.customer_email {
+            // No stored address can hold these, and PostgreSQL refuses NUL in text.
+            if email.chars().count() > CustomerEmail::MAX_CHARS || email.chars().any(char::is_control) {
+                return Err(invalid(
+                    "customer_email must be at most 254 characters without control characters".to_owned(),
+                ));
+            }
             query.customer_email_key = Some(CustomerEmail::key_of(&email));
         }
         Ok(query)
