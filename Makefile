@@ -16,7 +16,7 @@ run-release:
 ## The whole suite: lints, architecture guard, docs, unit and integration tests
 ## on SQLite and PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
 test: lint guard doc
-	$(CARGO) build -p server --bin orders-server
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
 ## Formatting and clippy, warnings are errors.

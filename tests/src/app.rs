@@ -116,7 +116,13 @@ pub async fn spawn_app_on(db: TestDatabase, vars: &[(&str, &str)]) -> TestApp {
     env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
     let emails = RecordingSender::default();
-    let app = Application::build_with_sender(settings, Arc::new(emails.clone())).await.expect("application starts");
+    // With MAIL_TRANSPORT=smtp the configured transport is used, as in production.
+    let app = if env.get("MAIL_TRANSPORT").is_some_and(|t| t == "smtp") {
+        Application::build(settings).await
+    } else {
+        Application::build_with_sender(settings, Arc::new(emails.clone())).await
+    };
+    let app = app.expect("application starts");
     let port = app.port();
     let stop = CancellationToken::new();
     let stopped = stop.clone();

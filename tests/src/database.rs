@@ -87,10 +87,48 @@ impl TestDatabase {
         Self { backend, url, cleanup: Cleanup::Nothing }
     }
 
-    /// A direct connection, for tests that look at or change rows themselves.
-    pub async fn postgres_client(&self) -> tokio_postgres::Client {
-        assert_eq!(self.backend, Backend::Postgres);
-        admin_client(&self.url).await
+    /// Runs SQL directly against the test's database (to rig or inspect it).
+    pub async fn execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Postgres => admin_client(&self.url).await.batch_execute(sql).await.expect("SQL runs"),
+            Backend::Sqlite => {
+                let (path, sql) = (self.sqlite_path(), sql.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    use diesel::connection::SimpleConnection as _;
+                    let mut conn = <diesel::SqliteConnection as diesel::Connection>::establish(&path).unwrap();
+                    conn.batch_execute(&format!("PRAGMA busy_timeout = 5000; {sql}")).expect("SQL runs");
+                })
+                .await
+                .unwrap();
+            }
+        }
+    }
+
+    /// Rows in a table.
+    pub async fn count(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        match self.backend {
+            Backend::Postgres => admin_client(&self.url).await.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0),
+            Backend::Sqlite => {
+                let path = self.sqlite_path();
+                tokio::task::spawn_blocking(move || {
+                    use diesel::RunQueryDsl as _;
+                    #[derive(diesel::QueryableByName)]
+                    struct Count {
+                        #[diesel(sql_type = diesel::sql_types::BigInt)]
+                        n: i64,
+                    }
+                    let mut conn = <diesel::SqliteConnection as diesel::Connection>::establish(&path).unwrap();
+                    diesel::sql_query(sql).get_result::<Count>(&mut conn).unwrap().n
+                })
+                .await
+                .unwrap()
+            }
+        }
+    }
+
+    fn sqlite_path(&self) -> String {
+        self.url.strip_prefix("sqlite://").expect("a sqlite:// URL").to_owned()
     }
 }
 

@@ -6,12 +6,14 @@ mod database;
 mod mailer;
 mod private_postgres;
 mod process;
+mod smtp_sink;
 
 pub use app::{Api, Response, TestApp, eventually, sample_order, spawn_app, spawn_app_on, spawn_app_with};
 pub use database::{Backend, TestDatabase, admin_client, admin_url, skip_postgres, with_database};
 pub use mailer::RecordingSender;
 pub use private_postgres::PrivatePostgres;
 pub use process::{ServerProcess, free_port, server_binary};
+pub use smtp_sink::{ReceivedMail, SinkMode, SmtpSink};
 
 /// Writes each named `async fn name(backend: Backend)` as two tests,
 /// `name::sqlite` and `name::postgres`, so no behaviour is tested on one

@@ -9,16 +9,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Builds `orders-server` once per test process (a no-op when it is fresh)
-/// and returns its path.
+/// and returns its path. The whole workspace is selected so the features of
+/// shared dependencies match `cargo test --workspace`'s, and the two builds
+/// do not keep invalidating each other.
 pub fn server_binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let status = Command::new(cargo)
-                .args(["build", "--quiet", "-p", "server", "--bin", "orders-server"])
-                .status()
-                .expect("cargo runs");
+            let status =
+                Command::new(cargo).args(["build", "--quiet", "--workspace", "--bins"]).status().expect("cargo runs");
             assert!(status.success(), "building orders-server failed");
             // target/<profile>/deps/<test binary> → target/<profile>/orders-server
             let exe = std::env::current_exe().expect("test binary path");
@@ -98,26 +98,27 @@ impl ServerProcess {
         self.output.lock().unwrap().clone()
     }
 
-    /// Waits until it printed a line containing `text`.
-    pub fn wait_for_output(&self, text: &str) {
+    /// Waits until it printed a line containing `text`. Async, so servers the
+    /// test runs on its own runtime (an SMTP sink) keep answering meanwhile.
+    pub async fn wait_for_output(&self, text: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.output().contains(text) {
             assert!(Instant::now() < deadline, "no {text:?} in the output:\n{}", self.output());
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Waits for the process to exit by itself.
-    pub fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(20);
+    pub async fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 // Let the reader threads drain the pipes.
-                std::thread::sleep(Duration::from_millis(50));
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 return status;
             }
             assert!(Instant::now() < deadline, "process did not exit:\n{}", self.output());
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

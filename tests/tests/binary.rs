@@ -15,14 +15,14 @@ async fn with_no_configuration_it_serves_sqlite_and_logs_each_email() {
     server.wait_ready().await;
     let order = server.api().create_order(&sample_order()).await;
     let id = order["id"].as_str().unwrap();
-    server.wait_for_output("mock email sent");
+    server.wait_for_output("mock email sent").await;
     let output = server.output();
     let line = output.lines().find(|l| l.contains("mock email sent")).unwrap();
     assert!(line.contains(id) && line.contains("ada@example.com"), "{line}");
     assert!(dir.join("data/orders.db").exists(), "the default database lives in ./data");
 
     server.signal("TERM");
-    assert!(server.wait_exit().success(), "{}", server.output());
+    assert!(server.wait_exit().await.success(), "{}", server.output());
     assert!(server.output().contains("stopped"));
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -37,7 +37,7 @@ async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
     let response = server.api().request(actix_web::http::Method::POST, "/orders", &headers, Some(&body)).await;
     assert_eq!(response.status, 201);
     assert_eq!(response.header("x-request-id"), Some("trace-me-42"));
-    server.wait_for_output("request completed");
+    server.wait_for_output("request completed").await;
     let lines: Vec<serde_json::Value> = server
         .output()
         .lines()
@@ -52,11 +52,11 @@ async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn a_bad_setting_is_one_clear_line_and_exit_code_2() {
+#[actix_web::test]
+async fn a_bad_setting_is_one_clear_line_and_exit_code_2() {
     let dir = temp_dir("bad-config");
     let mut server = ServerProcess::start(&dir, &[("DATABASE_POOL_SIZE", "lots")]);
-    let status = server.wait_exit();
+    let status = server.wait_exit().await;
     assert_eq!(status.code(), Some(2));
     let output = server.output();
     assert_eq!(output.trim().lines().count(), 1, "{output}");
@@ -64,12 +64,12 @@ fn a_bad_setting_is_one_clear_line_and_exit_code_2() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn an_unreachable_database_fails_start_up_with_its_cause() {
+#[actix_web::test]
+async fn an_unreachable_database_fails_start_up_with_its_cause() {
     let dir = temp_dir("no-db");
     let url = format!("postgres://postgres@127.0.0.1:{}/orders", harness::free_port());
     let mut server = ServerProcess::start(&dir, &[("DATABASE_URL", &url)]);
-    let status = server.wait_exit();
+    let status = server.wait_exit().await;
     assert_eq!(status.code(), Some(1));
     let output = server.output();
     let last = output.trim().lines().last().unwrap();

@@ -12,12 +12,11 @@ use tracing::Instrument as _;
 /// How the dispatcher paces itself.
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
-    /// Emails claimed per round trip.
+    /// Emails claimed per round trip; all of them are sent at once, so none
+    /// waits out its lease in a local queue.
     pub batch_size: usize,
-    /// Sends in flight at once.
-    pub concurrency: usize,
     /// How long a claim keeps other claimers away; past it, an email whose
-    /// sender died is claimed again.
+    /// sender died is claimed again. Sends are cut off at half of it.
     pub lease: Duration,
     /// The safety net: look for due emails at least this often even when
     /// nothing woke us (emails queued by another process, retries).
@@ -28,15 +27,15 @@ pub struct DispatcherConfig {
     pub backoff_base: Duration,
     /// Longest delay between attempts.
     pub backoff_max: Duration,
-    /// Longest a single send may take before it counts as failed.
+    /// Longest a single send may take before it counts as failed (at most
+    /// half the lease, so a send never outlives its claim).
     pub send_timeout: Duration,
 }
 
 impl Default for DispatcherConfig {
     fn default() -> Self {
         Self {
-            batch_size: 32,
-            concurrency: 8,
+            batch_size: 16,
             lease: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(5),
             max_attempts: 5,
@@ -62,13 +61,19 @@ impl std::fmt::Debug for OutboxDispatcher {
 
 impl OutboxDispatcher {
     /// A dispatcher over an outbox and a transport.
-    pub fn new(outbox: Arc<dyn EmailOutbox>, sender: Arc<dyn EmailSender>, config: DispatcherConfig) -> Self {
+    pub fn new(outbox: Arc<dyn EmailOutbox>, sender: Arc<dyn EmailSender>, mut config: DispatcherConfig) -> Self {
+        config.send_timeout = config.send_timeout.min(config.lease / 2);
+        config.batch_size = config.batch_size.max(1);
         Self { outbox, sender, config }
     }
 
     /// Runs until `shutdown` is cancelled. A batch being sent when that happens
     /// is finished first (each send is bounded by `send_timeout`); emails not
     /// yet claimed stay queued for the next start.
+    ///
+    /// Sending is at least once: a process that dies after the transport took
+    /// an email but before the outcome was stored sends it again after the
+    /// lease. The stable Message-ID lets mail systems drop such a duplicate.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!(config = ?self.config, "email dispatcher started");
         // Earliest time a retry we scheduled becomes due.
@@ -77,7 +82,9 @@ impl OutboxDispatcher {
             match self.outbox.claim_due(Timestamp::now(), self.config.batch_size, self.config.lease).await {
                 Ok(batch) if !batch.is_empty() => {
                     if let Some(retry) = self.deliver(batch).await {
-                        next_retry = Some(next_retry.map_or(retry, |known| known.min(retry)));
+                        // A retry time already past was claimed in this round; only later ones count.
+                        let pending = next_retry.filter(|known| *known > Instant::now());
+                        next_retry = Some(pending.map_or(retry, |known| known.min(retry)));
                     }
                     // More may be waiting: claim again before sleeping.
                     continue;
@@ -111,7 +118,7 @@ impl OutboxDispatcher {
                     tracing::info_span!("send_email", order_id = %email.message.order_id, attempt = email.attempt);
                 self.deliver_one(email).instrument(span)
             })
-            .buffer_unordered(self.config.concurrency.max(1))
+            .buffer_unordered(self.config.batch_size)
             .fold(None, |earliest: Option<Instant>, retry| async move {
                 match (earliest, retry) {
                     (Some(a), Some(b)) => Some(a.min(b)),

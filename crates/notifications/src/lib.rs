@@ -2,7 +2,9 @@
 
 mod dispatcher;
 mod log_mailer;
+mod smtp_mailer;
 
 pub use dispatcher::{DispatcherConfig, OutboxDispatcher, backoff};
 pub use log_mailer::LogMailer;
+pub use smtp_mailer::{SmtpConfig, SmtpConfigError, SmtpMailer};
 pub use tokio_util::sync::CancellationToken;

@@ -53,6 +53,19 @@ pub struct Database {
     pool: Pool,
     email_queued: Arc<Notify>,
     timeout: std::time::Duration,
+    /// The PostgreSQL LISTEN task; the outbox holds it, and it ends when the
+    /// last holder is dropped.
+    listener: Option<Arc<AbortOnDrop>>,
+}
+
+/// Aborts a background task when dropped.
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Database {
@@ -62,10 +75,14 @@ impl Database {
     /// Migrating opens a plain connection first, so an unreachable database
     /// fails here with its real cause rather than a pool time-out later.
     pub async fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, OpenError> {
+        let email_queued = Arc::new(Notify::new());
+        let mut listener = None;
         let pool = match url {
             DatabaseUrl::Postgres(url) => {
                 probe_postgres(url).await?;
                 migrate::postgres(url).await?;
+                let task = tokio::spawn(crate::outbox::listen(url.clone(), email_queued.clone()));
+                listener = Some(Arc::new(AbortOnDrop(task.abort_handle())));
                 Pool::Postgres(pool::postgres(url, options))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -77,7 +94,7 @@ impl Database {
                 Pool::Sqlite(pool::sqlite(path, options))
             }
         };
-        Ok(Self { pool, email_queued: Arc::new(Notify::new()), timeout: options.timeout })
+        Ok(Self { pool, email_queued, timeout: options.timeout, listener })
     }
 
     /// The order repository.
@@ -87,7 +104,7 @@ impl Database {
 
     /// The email outbox.
     pub fn outbox(&self) -> SqlEmailOutbox {
-        SqlEmailOutbox::new(self.pool.clone(), self.email_queued.clone(), self.timeout)
+        SqlEmailOutbox::new(self.pool.clone(), self.email_queued.clone(), self.timeout, self.listener.clone())
     }
 
     /// `"postgres"` or `"sqlite"`, for logs.

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::error::{DbError, bounded};
 use crate::models::{DeliveryRow, ItemRow, NewEmailRow, OrderRow};
+use crate::outbox::AnnounceQueued as _;
 use crate::pool::Pool;
 use crate::schema::{email_outbox, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid};
@@ -120,6 +121,7 @@ impl SqlOrderRepository {
                 diesel::insert_into(order_items::table).values(item).execute(conn).await?;
             }
             diesel::insert_into(email_outbox::table).values(email_row).execute(conn).await?;
+            conn.announce_queued().await?;
             Ok(())
         })
     }

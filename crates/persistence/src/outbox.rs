@@ -10,6 +10,7 @@ use diesel_async::RunQueryDsl;
 use domain::{ClaimedEmail, EmailMessage, EmailOutbox, EmailState, RepositoryError, Timestamp};
 use tokio::sync::Notify;
 
+use crate::database::AbortOnDrop;
 use crate::error::{DbError, bounded};
 use crate::pool::Pool;
 use crate::schema::email_outbox;
@@ -42,6 +43,63 @@ struct ClaimRow {
     attempts: i32,
 }
 
+/// The channel PostgreSQL carries "an email was queued" on, so a commit in one
+/// process wakes the dispatchers of all of them.
+pub(crate) const CHANNEL: &str = "email_outbox";
+
+/// Announces a queued email inside the creating transaction; PostgreSQL
+/// delivers the NOTIFY at commit (and drops it on rollback). SQLite has no
+/// such thing: its dispatcher lives in the same process and is woken directly.
+pub(crate) trait AnnounceQueued {
+    fn announce_queued(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
+}
+
+impl AnnounceQueued for diesel_async::AsyncPgConnection {
+    async fn announce_queued(&mut self) -> diesel::QueryResult<()> {
+        diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(self).await.map(drop)
+    }
+}
+
+impl AnnounceQueued for crate::pool::SqliteConn {
+    async fn announce_queued(&mut self) -> diesel::QueryResult<()> {
+        Ok(())
+    }
+}
+
+/// Listens on a dedicated connection (the notification stream borrows it for
+/// good) and turns each notification into a wake-up; reconnects with backoff.
+pub(crate) async fn listen(url: String, wake: Arc<Notify>) {
+    use diesel_async::AsyncConnection as _;
+    use futures_util::StreamExt as _;
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match diesel_async::AsyncPgConnection::establish(&url).await {
+            Ok(mut conn) => match diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn).await {
+                Ok(_) => {
+                    tracing::debug!("listening for queued emails");
+                    delay = Duration::from_millis(100);
+                    // Emails queued while we were not listening: look now.
+                    wake.notify_one();
+                    let mut notifications = std::pin::pin!(conn.notifications_stream());
+                    while let Some(notification) = notifications.next().await {
+                        match notification {
+                            Ok(_) => wake.notify_one(),
+                            Err(error) => {
+                                tracing::warn!(error = %error, "email notification connection lost");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(error = %error, "could not LISTEN for queued emails"),
+            },
+            Err(error) => tracing::warn!(error = %error, "could not connect to LISTEN for queued emails"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
 impl From<ClaimRow> for ClaimedEmail {
     fn from(row: ClaimRow) -> Self {
         ClaimedEmail {
@@ -62,11 +120,17 @@ pub struct SqlEmailOutbox {
     pool: Pool,
     email_queued: Arc<Notify>,
     timeout: Duration,
+    _listener: Option<Arc<AbortOnDrop>>,
 }
 
 impl SqlEmailOutbox {
-    pub(crate) fn new(pool: Pool, email_queued: Arc<Notify>, timeout: Duration) -> Self {
-        Self { pool, email_queued, timeout }
+    pub(crate) fn new(
+        pool: Pool,
+        email_queued: Arc<Notify>,
+        timeout: Duration,
+        listener: Option<Arc<AbortOnDrop>>,
+    ) -> Self {
+        Self { pool, email_queued, timeout, _listener: listener }
     }
 
     async fn claim(&self, now: Timestamp, limit: usize, lease: Duration) -> Result<Vec<ClaimedEmail>, DbError> {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use notifications::DispatcherConfig;
+use notifications::{DispatcherConfig, SmtpConfig};
 use persistence::{DatabaseUrl, PoolOptions};
 
 /// A setting that cannot be used, named so the operator can fix it.
@@ -21,6 +21,15 @@ pub enum LogFormat {
     Pretty,
     /// One JSON object per line, for collectors.
     Json,
+}
+
+/// Where confirmation emails go.
+#[derive(Debug, Clone)]
+pub enum MailTransport {
+    /// `log`: one `mock email sent` line per email, nothing sent.
+    Log,
+    /// `smtp`: `SMTP_URL`, `MAIL_FROM`, `SMTP_TIMEOUT_SECS`.
+    Smtp(SmtpConfig),
 }
 
 /// Time-outs and caps for client connections.
@@ -54,6 +63,11 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `HTTP_*`: guards against slow and abusive clients.
     pub http: HttpLimits,
+    /// `MAIL_TRANSPORT` and its settings.
+    pub mail: MailTransport,
+    /// `MAIL_DISPATCHER`: whether this process sends queued emails (`on`), or
+    /// only serves the API and leaves sending to other processes (`off`).
+    pub dispatch: bool,
     /// `MAIL_*`: the dispatcher's pacing.
     pub dispatcher: DispatcherConfig,
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests and sends may take to finish.
@@ -90,6 +104,26 @@ impl Settings {
                 body_timeout: Duration::from_millis(env.number("HTTP_BODY_TIMEOUT_MS", 10_000, 100..=600_000)?),
                 keep_alive: Duration::from_secs(env.number("HTTP_KEEP_ALIVE_SECS", 30, 0..=3600)?),
                 max_connections: env.number("HTTP_MAX_CONNECTIONS", 10_000, 1..=1_000_000)?,
+            },
+            mail: match env.text("MAIL_TRANSPORT", "log").as_str() {
+                "log" => MailTransport::Log,
+                "smtp" => {
+                    let url = (lookup)("SMTP_URL")
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| ConfigError::new("SMTP_URL", "", "is required when MAIL_TRANSPORT=smtp"))?;
+                    let from = env.text("MAIL_FROM", "Orders <orders@localhost>");
+                    let timeout = Duration::from_secs(env.number("SMTP_TIMEOUT_SECS", 10, 1..=600)?);
+                    // The URL may hold a password: never echo it.
+                    let config = SmtpConfig::parse(&url, &from, timeout)
+                        .map_err(|e| ConfigError::new("SMTP_URL/MAIL_FROM", "(not shown)", e))?;
+                    MailTransport::Smtp(config)
+                }
+                other => return Err(ConfigError::new("MAIL_TRANSPORT", other, "must be log or smtp")),
+            },
+            dispatch: match env.text("MAIL_DISPATCHER", "on").as_str() {
+                "on" => true,
+                "off" => false,
+                other => return Err(ConfigError::new("MAIL_DISPATCHER", other, "must be on or off")),
             },
             dispatcher: DispatcherConfig {
                 max_attempts: env.number("MAIL_MAX_ATTEMPTS", defaults.max_attempts, 1..=100)?,
@@ -167,6 +201,17 @@ mod tests {
     fn postgres_urls_pick_postgres() {
         let s = settings(&[("DATABASE_URL", "postgres://u@h/db")]).unwrap();
         assert_eq!(s.database, DatabaseUrl::Postgres("postgres://u@h/db".into()));
+    }
+
+    #[test]
+    fn smtp_needs_a_usable_url_and_never_echoes_it() {
+        let err = settings(&[("MAIL_TRANSPORT", "smtp")]).unwrap_err().to_string();
+        assert!(err.starts_with("SMTP_URL:"), "{err}");
+        let err = settings(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "ftp://u:secret@x")]).unwrap_err().to_string();
+        assert!(!err.contains("secret"), "{err}");
+        let ok = settings(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtp://u:secret@127.0.0.1:2525")]).unwrap();
+        assert!(matches!(ok.mail, MailTransport::Smtp(_)));
+        assert!(!format!("{ok:?}").contains("secret"));
     }
 
     #[test]

@@ -10,11 +10,11 @@ use actix_web::http::KeepAlive;
 use anyhow::Context as _;
 use api::AppState;
 use domain::{EmailSender, OrderService};
-use notifications::{CancellationToken, LogMailer, OutboxDispatcher};
+use notifications::{CancellationToken, LogMailer, OutboxDispatcher, SmtpMailer};
 use persistence::Database;
 use tokio::task::JoinHandle;
 
-use crate::config::Settings;
+use crate::config::{MailTransport, Settings};
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -34,7 +34,11 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Builds the service with the mail transport the settings name.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_sender(settings, Arc::new(LogMailer)).await
+        let sender: Arc<dyn EmailSender> = match &settings.mail {
+            MailTransport::Log => Arc::new(LogMailer),
+            MailTransport::Smtp(config) => Arc::new(SmtpMailer::new(config).context("could not set up SMTP")?),
+        };
+        Self::build_with_sender(settings, sender).await
     }
 
     /// Builds the service with a given mail transport (tests record emails).
@@ -45,8 +49,13 @@ impl Application {
         tracing::info!(backend = database.backend(), "database ready");
 
         let stop_dispatcher = CancellationToken::new();
-        let dispatcher = OutboxDispatcher::new(Arc::new(database.outbox()), sender, settings.dispatcher.clone());
-        let dispatcher = tokio::spawn(dispatcher.run(stop_dispatcher.clone()));
+        let dispatcher = if settings.dispatch {
+            let dispatcher = OutboxDispatcher::new(Arc::new(database.outbox()), sender, settings.dispatcher.clone());
+            tokio::spawn(dispatcher.run(stop_dispatcher.clone()))
+        } else {
+            tracing::info!("MAIL_DISPATCHER=off: queued emails are left to other processes");
+            tokio::spawn(async {})
+        };
 
         let state = AppState {
             orders: OrderService::new(Arc::new(database.orders())),

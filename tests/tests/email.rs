@@ -1,0 +1,174 @@
+//! The confirmation email: stored atomically with its order, sent once,
+//! retried with backoff, failed for good after the last attempt, sent over
+//! real SMTP, and woken at once rather than by the sweep.
+
+use harness::{Backend, SinkMode, SmtpSink, TestApp, on_both_backends, sample_order, spawn_app_with};
+use serde_json::{Value, json};
+
+on_both_backends!(
+    an_order_and_its_email_are_stored_together_or_not_at_all,
+    a_transport_that_fails_n_times_is_retried_until_it_succeeds,
+    a_transport_that_always_fails_ends_failed_with_the_last_error,
+    an_idle_server_sends_at_once_not_at_the_next_sweep,
+    smtp_delivers_recipient_subject_message_id_and_body,
+    smtp_refusals_are_retried_and_rejections_are_final,
+);
+
+async fn create(app: &TestApp, email: &str) -> harness::Response {
+    let mut body = sample_order();
+    body["customer_email"] = json!(email);
+    app.post_json("/orders", &body).await
+}
+
+async fn counts(app: &TestApp) -> [i64; 3] {
+    [app.db.count("orders").await, app.db.count("order_items").await, app.db.count("email_outbox").await]
+}
+
+fn refuse_trigger(backend: Backend, table: &str, column: &str, value: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} WHEN NEW.{column} = '{value}' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        ),
+        Backend::Postgres => format!(
+            "CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+             CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW \
+             WHEN (NEW.{column} = '{value}') EXECUTE FUNCTION refuse_{table}();"
+        ),
+    }
+}
+
+async fn an_order_and_its_email_are_stored_together_or_not_at_all(backend: Backend) {
+    let app = spawn_app_with(backend, &[]).await;
+    // The email insert fails after the order and its items went in: all of it goes.
+    app.db.execute(&refuse_trigger(backend, "email_outbox", "recipient", "no-email@example.com")).await;
+    create(&app, "no-email@example.com").await.problem(500, "internal");
+    assert_eq!(counts(&app).await, [0, 0, 0]);
+
+    // The order insert fails: no email is queued for it.
+    app.db.execute(&refuse_trigger(backend, "orders", "customer_email", "no-order@example.com")).await;
+    create(&app, "no-order@example.com").await.problem(500, "internal");
+    assert_eq!(counts(&app).await, [0, 0, 0]);
+    assert_eq!(app.get("/orders").await.json()["items"], json!([]));
+
+    // Everything else goes through, with exactly one email per order.
+    assert_eq!(create(&app, "fine@example.com").await.status, 201);
+    assert_eq!(counts(&app).await, [1, 1, 1]);
+    assert!(app.emails.sent().iter().all(|m| m.recipient == "fine@example.com"));
+}
+
+async fn a_transport_that_fails_n_times_is_retried_until_it_succeeds(backend: Backend) {
+    let app = spawn_app_with(backend, &[("MAIL_RETRY_BASE_MS", "20"), ("MAIL_MAX_ATTEMPTS", "5")]).await;
+    app.emails.fail_next(3);
+    let order = app.create_order(&sample_order()).await;
+    let id = order["id"].as_str().unwrap();
+    let status = app.settled_email(id).await;
+    assert_eq!(status["confirmation_email"]["state"], "sent");
+    assert_eq!(status["confirmation_email"]["attempts"], 4);
+    assert_eq!(status["confirmation_email"]["last_error"], Value::Null);
+    assert_eq!(app.emails.attempts(), 4);
+    assert_eq!(app.emails.sent().len(), 1);
+}
+
+async fn a_transport_that_always_fails_ends_failed_with_the_last_error(backend: Backend) {
+    let app = spawn_app_with(backend, &[("MAIL_RETRY_BASE_MS", "20"), ("MAIL_MAX_ATTEMPTS", "3")]).await;
+    app.emails.fail_next(u32::MAX);
+    let order = app.create_order(&sample_order()).await;
+    let id = order["id"].as_str().unwrap();
+    let status = app.settled_email(id).await;
+    let email = &status["confirmation_email"];
+    assert_eq!(email["state"], "failed");
+    assert_eq!(email["attempts"], 3);
+    assert_eq!(email["sent_at"], Value::Null);
+    assert_eq!(email["last_error"], "recording sender told to fail");
+    assert_eq!(app.emails.attempts(), 3, "no attempt after the last");
+    // Failing the email is not a status change.
+    let read = app.get(&format!("/orders/{id}")).await.json();
+    assert_eq!((read["version"].as_i64(), read["status"].as_str()), (Some(1), Some("pending")));
+    assert_eq!(read["confirmation_email"], *email);
+}
+
+async fn an_idle_server_sends_at_once_not_at_the_next_sweep(backend: Backend) {
+    // With an hour between sweeps, only the wake-up can send these.
+    let app = spawn_app_with(backend, &[("MAIL_SWEEP_INTERVAL_MS", "3600000")]).await;
+    for round in 0..3 {
+        let order = app.create_order(&sample_order()).await;
+        let status = app.settled_email(order["id"].as_str().unwrap()).await;
+        assert_eq!(status["confirmation_email"]["state"], "sent", "round {round}");
+        // Idle between orders: the dispatcher is asleep when the next one comes.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.emails.sent().len(), 3);
+}
+
+async fn smtp_app(backend: Backend, sink: &SmtpSink, extra: &[(&str, &str)]) -> TestApp {
+    let url = sink.url();
+    let mut vars = vec![
+        ("MAIL_TRANSPORT", "smtp"),
+        ("SMTP_URL", url.as_str()),
+        ("MAIL_FROM", "Example Shop <shop@example.com>"),
+        ("MAIL_RETRY_BASE_MS", "20"),
+    ];
+    vars.extend_from_slice(extra);
+    spawn_app_with(backend, &vars).await
+}
+
+async fn smtp_delivers_recipient_subject_message_id_and_body(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = smtp_app(backend, &sink, &[]).await;
+    let mut body = sample_order();
+    body["customer_email"] = json!("Grace.Hopper@Example.com");
+    body["items"] = json!([
+        {"sku": "BOOK-001", "quantity": 2, "unit_price_cents": 1250},
+        {"sku": "PEN-7", "quantity": 1, "unit_price_cents": 199}
+    ]);
+    let order = app.create_order(&body).await;
+    let id = order["id"].as_str().unwrap();
+    let status = app.settled_email(id).await;
+    assert_eq!(status["confirmation_email"]["state"], "sent");
+
+    let received = sink.received();
+    assert_eq!(received.len(), 1);
+    let mail = &received[0];
+    assert_eq!(mail.to, ["Grace.Hopper@Example.com"]);
+    assert_eq!(mail.from, "shop@example.com");
+    assert_eq!(mail.headers["subject"], format!("Order {id} confirmed"));
+    assert_eq!(mail.headers["message-id"], format!("<order-{id}.confirmation@example.com>"));
+    assert_eq!(mail.headers["to"], "Grace.Hopper@Example.com");
+    assert!(mail.headers["from"].contains("shop@example.com"));
+    for expected in ["Hello Ada Lovelace", id, "2 x BOOK-001 at 12.50 EUR = 25.00 EUR", "1 x PEN-7", "Total: 26.99 EUR"]
+    {
+        assert!(mail.body.contains(expected), "{expected:?} not in {}", mail.body);
+    }
+}
+
+async fn smtp_refusals_are_retried_and_rejections_are_final(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = smtp_app(backend, &sink, &[("MAIL_MAX_ATTEMPTS", "10")]).await;
+
+    // 451: try again later. The server keeps trying until the sink takes it.
+    sink.set_mode(SinkMode::Refuse);
+    let order = app.create_order(&sample_order()).await;
+    let id = order["id"].as_str().unwrap().to_owned();
+    harness::eventually("a refused attempt", async || {
+        let status = app.get(&format!("/orders/{id}/status")).await.json();
+        (status["confirmation_email"]["attempts"].as_i64() >= Some(2)).then_some(())
+    })
+    .await;
+    let pending = app.get(&format!("/orders/{id}/status")).await.json();
+    assert_eq!(pending["confirmation_email"]["state"], "pending");
+    assert!(pending["confirmation_email"]["last_error"].as_str().unwrap().contains("451"));
+    sink.set_mode(SinkMode::Accept);
+    let sent = app.settled_email(&id).await;
+    assert_eq!(sent["confirmation_email"]["state"], "sent");
+    assert_eq!(sink.message_id_counts().len(), 1);
+
+    // 550: never. One attempt, then failed with the server's answer.
+    sink.set_mode(SinkMode::Reject);
+    let order = app.create_order(&sample_order()).await;
+    let failed = app.settled_email(order["id"].as_str().unwrap()).await;
+    assert_eq!(failed["confirmation_email"]["state"], "failed");
+    assert_eq!(failed["confirmation_email"]["attempts"], 1);
+    assert!(failed["confirmation_email"]["last_error"].as_str().unwrap().contains("550"));
+}
