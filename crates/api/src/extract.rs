@@ -9,6 +9,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
 use domain::OrderId;
+use serde_json::Value;
 
 use crate::problem::ApiError;
 use crate::validation::{self, FromJson};
@@ -20,10 +21,18 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct BodyTimeout(pub std::time::Duration);
 
-/// A JSON body, read and validated: 415 for another media type, 413 past
-/// [`BODY_LIMIT`], 400 if it is not JSON, 422 listing every invalid field.
+/// A JSON body, read and parsed: 415 for another media type, 413 past
+/// [`BODY_LIMIT`], 400 if it is not JSON. Validation (422) is a separate step,
+/// so a handler can check headers (400) in between, as API.md's precedence asks.
 #[derive(Debug)]
-pub struct ValidJson<T>(pub T);
+pub struct JsonBody(pub Value);
+
+impl JsonBody {
+    /// Reads the value as `T`, listing every invalid field (422).
+    pub fn validate<T: FromJson>(&self) -> Result<T, ApiError> {
+        validation::read::<T>(self.0.clone()).map_err(ApiError::Validation)
+    }
+}
 
 /// `application/json`, any case, any parameters.
 fn is_json(req: &HttpRequest) -> Option<bool> {
@@ -32,7 +41,7 @@ fn is_json(req: &HttpRequest) -> Option<bool> {
     Some(media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
-impl<T: FromJson + 'static> FromRequest for ValidJson<T> {
+impl FromRequest for JsonBody {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -64,8 +73,7 @@ impl<T: FromJson + 'static> FromRequest for ValidJson<T> {
             // serde_json refuses what API.md calls "not JSON": empty, BOM,
             // NaN, comments, trailing documents, invalid UTF-8, lone surrogates,
             // nesting past 128 levels.
-            let value = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-            validation::read::<T>(value).map(ValidJson).map_err(ApiError::Validation)
+            serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| ApiError::MalformedJson(e.to_string()))
         })
     }
 }

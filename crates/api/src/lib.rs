@@ -5,6 +5,7 @@
 
 pub mod dto;
 pub mod extract;
+pub mod idempotency;
 pub mod problem;
 pub mod request_context;
 pub mod routes;

@@ -122,6 +122,8 @@ pub enum ApiError {
     InvalidHeader(String),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    #[error("this Idempotency-Key was already used for a different request body")]
+    IdempotencyKeyReused,
     #[error("the order is at version {current}; If-Match did not match")]
     PreconditionFailed { current: i64 },
     #[error(transparent)]
@@ -138,6 +140,7 @@ impl From<OrderError> for ApiError {
             OrderError::NotFound(id) => ApiError::OrderNotFound(id.to_string()),
             OrderError::PreconditionFailed { current } => ApiError::PreconditionFailed { current: current.get() },
             OrderError::InvalidTransition(e) => ApiError::InvalidTransition(e),
+            OrderError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
             OrderError::Repository(e) => e.into(),
         }
     }
@@ -200,6 +203,12 @@ impl ApiError {
                 problem.errors = errors.clone();
                 problem
             }
+            ApiError::IdempotencyKeyReused => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency key reused",
+                self.to_string(),
+            ),
             ApiError::PreconditionFailed { .. } => {
                 Problem::new(S::PRECONDITION_FAILED, "precondition_failed", "Precondition failed", self.to_string())
             }

@@ -12,8 +12,8 @@ use actix_web::HttpServer;
 use api::AppState;
 use async_trait::async_trait;
 use domain::{
-    EmailMessage, ListQuery, Order, OrderId, OrderRepository, OrderService, OrderStatus, Page, RepositoryError,
-    Timestamp, Version,
+    CreateOutcome, EmailMessage, IdempotencyRecord, ListQuery, Order, OrderId, OrderRepository, OrderService,
+    OrderStatus, Page, RepositoryError, Timestamp, Version,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -48,7 +48,15 @@ impl FaultyRepository {
 
 #[async_trait]
 impl OrderRepository for FaultyRepository {
-    async fn create(&self, _: &Order, _: &EmailMessage) -> Result<(), RepositoryError> {
+    async fn create(
+        &self,
+        _: &Order,
+        _: &EmailMessage,
+        _: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, RepositoryError> {
+        self.fail()
+    }
+    async fn purge_expired_keys(&self, _: Timestamp, _: usize) -> Result<usize, RepositoryError> {
         self.fail()
     }
     async fn get(&self, _: OrderId) -> Result<Option<Order>, RepositoryError> {

@@ -49,6 +49,7 @@
 
 pub mod customer;
 pub mod email;
+pub mod idempotency;
 pub mod item;
 pub mod listing;
 pub mod money;
@@ -61,6 +62,7 @@ pub mod time;
 
 pub use customer::{CustomerEmail, CustomerName};
 pub use email::{EmailDelivery, EmailMessage, EmailState};
+pub use idempotency::{CreateOutcome, IdempotencyKey, IdempotencyRecord, IdempotentRequest, StoredResponse};
 pub use item::{NewOrderLine, OrderLine, Quantity, Sku};
 pub use listing::{Cursor, InvalidCursor, ListQuery, Page, PageSize};
 pub use money::{Currency, Money, UnitPrice};
@@ -69,6 +71,6 @@ pub use order::{
 };
 pub use parse::ParseError;
 pub use ports::{BoxError, ClaimedEmail, EmailOutbox, EmailSender, OrderRepository, RepositoryError, SendError};
-pub use service::{OrderError, OrderService, Precondition};
+pub use service::{OrderError, OrderService, Placed, Precondition};
 pub use status::{OrderStatus, TransitionError, UnknownStatus};
 pub use time::Timestamp;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::email::EmailMessage;
+use crate::idempotency::{CreateOutcome, IdempotencyRecord};
 use crate::listing::{ListQuery, Page};
 use crate::order::{CorruptRecord, Order, OrderId, Version};
 use crate::status::OrderStatus;
@@ -33,7 +34,21 @@ pub enum RepositoryError {
 pub trait OrderRepository: Send + Sync + 'static {
     /// Stores a new order and queues its confirmation email in ONE transaction:
     /// both are stored or neither is.
-    async fn create(&self, order: &Order, email: &EmailMessage) -> Result<(), RepositoryError>;
+    ///
+    /// With an idempotency record, the key is taken in the same transaction,
+    /// first: if a live record already holds the key, nothing is stored and
+    /// that record is returned. Concurrent creates with one key are
+    /// serialised by the store, so exactly one of them creates.
+    async fn create(
+        &self,
+        order: &Order,
+        email: &EmailMessage,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, RepositoryError>;
+
+    /// Deletes up to `limit` idempotency records that expired before `now`;
+    /// returns how many went.
+    async fn purge_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, RepositoryError>;
 
     /// One order, with its lines and email delivery state.
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError>;

@@ -1,8 +1,10 @@
 //! The use cases, written against the ports only.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::email::EmailMessage;
+use crate::idempotency::{CreateOutcome, IdempotencyRecord, IdempotentRequest, StoredResponse};
 use crate::listing::{ListQuery, Page};
 use crate::order::{NewOrder, Order, OrderId, Version};
 use crate::ports::{OrderRepository, RepositoryError};
@@ -24,6 +26,9 @@ pub enum OrderError {
     /// The lifecycle forbids the change.
     #[error(transparent)]
     InvalidTransition(#[from] TransitionError),
+    /// The idempotency key was used before, for a different request.
+    #[error("the idempotency key was already used for a different request")]
+    IdempotencyKeyReused,
     /// Storage failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
@@ -38,10 +43,20 @@ pub enum Precondition {
     AnyOf(Vec<Version>),
 }
 
+/// What placing an order came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// A new order was stored; this is the answer (recorded for its key, if any).
+    Created(StoredResponse),
+    /// The key's first request created the order; this is its answer again.
+    Replayed(StoredResponse),
+}
+
 /// Places, reads, lists and moves orders.
 #[derive(Clone)]
 pub struct OrderService {
     repository: Arc<dyn OrderRepository>,
+    idempotency_ttl: Duration,
 }
 
 impl std::fmt::Debug for OrderService {
@@ -51,17 +66,65 @@ impl std::fmt::Debug for OrderService {
 }
 
 impl OrderService {
+    /// How long an idempotency key is remembered unless told otherwise.
+    pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
     /// A service over a repository.
     pub fn new(repository: Arc<dyn OrderRepository>) -> Self {
-        Self { repository }
+        Self { repository, idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL }
+    }
+
+    /// Remembers idempotency keys for `ttl`.
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
     }
 
     /// Stores the order and queues its confirmation email, atomically.
-    pub async fn place(&self, new: NewOrder) -> Result<Order, OrderError> {
-        let order = Order::place(new, OrderId::generate(), Timestamp::now());
+    ///
+    /// `respond` renders the answer (status, body) for the new order; with an
+    /// idempotency key it is stored with the key, and a retry with the same
+    /// key and request gets exactly that answer again, creating nothing.
+    pub async fn place(
+        &self,
+        new: NewOrder,
+        idempotency: Option<IdempotentRequest>,
+        respond: impl FnOnce(&Order) -> (u16, String),
+    ) -> Result<Placed, OrderError> {
+        let now = Timestamp::now();
+        let order = Order::place(new, OrderId::generate(), now);
         let email = EmailMessage::confirmation(&order);
-        self.repository.create(&order, &email).await?;
-        Ok(order)
+        let (status, body) = respond(&order);
+        let response = StoredResponse { order_id: order.id(), status, body };
+        let record = idempotency.map(|request| IdempotencyRecord {
+            request,
+            response: response.clone(),
+            expires_at: now.plus(self.idempotency_ttl),
+        });
+        match self.repository.create(&order, &email, record.as_ref()).await? {
+            CreateOutcome::Created => Ok(Placed::Created(response)),
+            CreateOutcome::KeyTaken { fingerprint, response: first } => {
+                let asked = record.as_ref().map(|r| r.request.fingerprint.as_str());
+                if asked == Some(fingerprint.as_str()) {
+                    Ok(Placed::Replayed(first))
+                } else {
+                    Err(OrderError::IdempotencyKeyReused)
+                }
+            }
+        }
+    }
+
+    /// Forgets idempotency keys that expired, a batch at a time (the index on
+    /// expiry keeps this from scanning the table).
+    pub async fn purge_expired_keys(&self, batch: usize) -> Result<usize, RepositoryError> {
+        let mut purged = 0;
+        loop {
+            let deleted = self.repository.purge_expired_keys(Timestamp::now(), batch).await?;
+            purged += deleted;
+            if deleted < batch {
+                return Ok(purged);
+            }
+        }
     }
 
     /// One order.
@@ -136,6 +199,7 @@ mod tests {
     #[derive(Default)]
     struct InMemory {
         orders: Mutex<HashMap<OrderId, Order>>,
+        keys: Mutex<HashMap<String, IdempotencyRecord>>,
         interfere: Mutex<Option<OrderStatus>>,
     }
 
@@ -170,9 +234,30 @@ mod tests {
 
     #[async_trait]
     impl OrderRepository for InMemory {
-        async fn create(&self, order: &Order, _: &EmailMessage) -> Result<(), RepositoryError> {
+        async fn create(
+            &self,
+            order: &Order,
+            _: &EmailMessage,
+            idempotency: Option<&IdempotencyRecord>,
+        ) -> Result<CreateOutcome, RepositoryError> {
+            if let Some(record) = idempotency {
+                let mut keys = self.keys.lock().unwrap();
+                if let Some(taken) = keys.get(record.request.key.as_str()) {
+                    return Ok(CreateOutcome::KeyTaken {
+                        fingerprint: taken.request.fingerprint.clone(),
+                        response: taken.response.clone(),
+                    });
+                }
+                keys.insert(record.request.key.to_string(), record.clone());
+            }
             self.orders.lock().unwrap().insert(order.id(), order.clone());
-            Ok(())
+            Ok(CreateOutcome::Created)
+        }
+        async fn purge_expired_keys(&self, now: Timestamp, _: usize) -> Result<usize, RepositoryError> {
+            let mut keys = self.keys.lock().unwrap();
+            let before = keys.len();
+            keys.retain(|_, record| record.expires_at > now);
+            Ok(before - keys.len())
         }
         async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
             Ok(self.orders.lock().unwrap().get(&id).cloned())
@@ -205,10 +290,8 @@ mod tests {
         }
     }
 
-    fn service() -> (OrderService, Arc<InMemory>, OrderId) {
-        let repo = Arc::new(InMemory::default());
-        let service = OrderService::new(repo.clone());
-        let new = NewOrder::new(
+    fn new_order() -> NewOrder {
+        NewOrder::new(
             CustomerName::parse("Ada").unwrap(),
             CustomerEmail::parse("ada@example.com").unwrap(),
             Currency::parse("EUR").unwrap(),
@@ -218,9 +301,55 @@ mod tests {
                 unit_price: UnitPrice::parse(1).unwrap(),
             }],
         )
-        .unwrap();
-        let id = block_on(service.place(new)).unwrap().id();
-        (service, repo, id)
+        .unwrap()
+    }
+
+    fn render(order: &Order) -> (u16, String) {
+        (201, order.id().to_string())
+    }
+
+    fn service() -> (OrderService, Arc<InMemory>, OrderId) {
+        let repo = Arc::new(InMemory::default());
+        let service = OrderService::new(repo.clone());
+        let Placed::Created(response) = block_on(service.place(new_order(), None, render)).unwrap() else {
+            panic!("not created")
+        };
+        (service, repo, response.order_id)
+    }
+
+    fn keyed(key: &str, fingerprint: &str) -> Option<IdempotentRequest> {
+        Some(IdempotentRequest { key: crate::IdempotencyKey::parse(key).unwrap(), fingerprint: fingerprint.to_owned() })
+    }
+
+    #[test]
+    fn a_retry_with_the_same_key_and_request_replays_the_first_answer() {
+        let (service, repo, _) = service();
+        let first = block_on(service.place(new_order(), keyed("k1", "f1"), render)).unwrap();
+        let again = block_on(service.place(new_order(), keyed("k1", "f1"), render)).unwrap();
+        let (Placed::Created(first), Placed::Replayed(again)) = (first, again) else {
+            panic!("created, then replayed")
+        };
+        assert_eq!(first, again);
+        assert_eq!(repo.orders.lock().unwrap().len(), 2, "one order from service(), one from the key");
+    }
+
+    #[test]
+    fn the_same_key_for_another_request_is_refused() {
+        let (service, _, _) = service();
+        block_on(service.place(new_order(), keyed("k1", "f1"), render)).unwrap();
+        let err = block_on(service.place(new_order(), keyed("k1", "f2"), render)).unwrap_err();
+        assert!(matches!(err, OrderError::IdempotencyKeyReused));
+    }
+
+    #[test]
+    fn expired_keys_are_purged_in_batches() {
+        let (service, repo, _) = service();
+        let service = service.with_idempotency_ttl(Duration::ZERO);
+        for key in ["a", "b", "c"] {
+            block_on(service.place(new_order(), keyed(key, "f"), render)).unwrap();
+        }
+        assert_eq!(block_on(service.purge_expired_keys(2)).unwrap(), 3);
+        assert!(repo.keys.lock().unwrap().is_empty());
     }
 
     #[test]

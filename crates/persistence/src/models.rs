@@ -1,9 +1,9 @@
 //! Rows as the tables hold them, and their conversion to and from the domain.
 
 use diesel::prelude::*;
-use domain::{EmailMessage, EmailState, Order, StoredDelivery, StoredLine, StoredOrder};
+use domain::{CreateOutcome, EmailMessage, EmailState, Order, StoredDelivery, StoredLine, StoredOrder, StoredResponse};
 
-use crate::schema::{email_outbox, order_items, orders};
+use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid};
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
@@ -53,6 +53,29 @@ pub(crate) struct NewEmailRow<'a> {
     pub attempts: i32,
     pub available_at: DbInstant,
     pub created_at: DbInstant,
+}
+
+/// A taken idempotency key, as the winner stored it.
+#[derive(Debug, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = idempotency_keys)]
+pub(crate) struct KeyRow {
+    pub fingerprint: String,
+    pub order_id: DbUuid,
+    pub status: i32,
+    pub response: String,
+}
+
+impl KeyRow {
+    pub fn into_outcome(self) -> CreateOutcome {
+        CreateOutcome::KeyTaken {
+            fingerprint: self.fingerprint,
+            response: StoredResponse {
+                order_id: self.order_id.into(),
+                status: u16::try_from(self.status).unwrap_or(500),
+                body: self.response,
+            },
+        }
+    }
 }
 
 impl OrderRow {

@@ -6,18 +6,34 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
 use domain::{
-    EmailMessage, ListQuery, Order, OrderId, OrderRepository, OrderStatus, Page, RepositoryError, Timestamp, Version,
+    CreateOutcome, EmailMessage, IdempotencyRecord, ListQuery, Order, OrderId, OrderRepository, OrderStatus, Page,
+    RepositoryError, Timestamp, Version,
 };
 use tokio::sync::Notify;
 
 use crate::error::{DbError, bounded};
-use crate::models::{DeliveryRow, ItemRow, NewEmailRow, OrderRow};
+use crate::models::{DeliveryRow, ItemRow, KeyRow, NewEmailRow, OrderRow};
 use crate::outbox::AnnounceQueued as _;
 use crate::pool::Pool;
-use crate::schema::{email_outbox, order_items, orders};
-use crate::sql_types::{DbInstant, DbUuid};
+use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
+use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
+
+/// Takes a key that is free or expired; returns it only if taken. `$n` are
+/// numbered in order of appearance, which SQLite binds positionally too.
+const TAKE_KEY: &str = "INSERT INTO idempotency_keys \
+     (key, fingerprint, order_id, status, response, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, order_id = excluded.order_id, \
+     status = excluded.status, response = excluded.response, created_at = excluded.created_at, \
+     expires_at = excluded.expires_at \
+     WHERE idempotency_keys.expires_at <= excluded.created_at \
+     RETURNING fingerprint, order_id, status, response";
+
+/// A batch of expired keys, found through the expiry index.
+const PURGE_KEYS: &str = "DELETE FROM idempotency_keys WHERE key IN \
+     (SELECT key FROM idempotency_keys WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)";
 
 /// Orders in PostgreSQL or SQLite, through one code path.
 #[derive(Debug, Clone)]
@@ -113,8 +129,32 @@ impl SqlOrderRepository {
         order_row: &OrderRow,
         item_rows: &[ItemRow],
         email_row: &NewEmailRow<'_>,
-    ) -> Result<(), DbError> {
+        key: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, DbError> {
         in_transaction!(&self.pool, |conn| {
+            // The key first: a concurrent request with the same key waits
+            // here (PostgreSQL's unique index, SQLite's write lock) until this
+            // transaction ends, then finds the key taken.
+            if let Some(record) = key {
+                let taken: Vec<KeyRow> = diesel::sql_query(TAKE_KEY)
+                    .bind::<Text, _>(record.request.key.as_str())
+                    .bind::<Text, _>(&record.request.fingerprint)
+                    .bind::<Uuid, _>(DbUuid::from(record.response.order_id))
+                    .bind::<Integer, _>(i32::from(record.response.status))
+                    .bind::<Text, _>(&record.response.body)
+                    .bind::<Instant, _>(order_row.created_at)
+                    .bind::<Instant, _>(DbInstant(record.expires_at))
+                    .load(conn)
+                    .await?;
+                if taken.is_empty() {
+                    let holder: KeyRow = idempotency_keys::table
+                        .filter(idempotency_keys::key.eq(record.request.key.as_str()))
+                        .select(KeyRow::as_select())
+                        .first(conn)
+                        .await?;
+                    return Ok(holder.into_outcome());
+                }
+            }
             diesel::insert_into(orders::table).values(order_row).execute(conn).await?;
             // Row by row: diesel-async cannot batch-insert on SQLite (diesel_async#277).
             for item in item_rows {
@@ -122,7 +162,18 @@ impl SqlOrderRepository {
             }
             diesel::insert_into(email_outbox::table).values(email_row).execute(conn).await?;
             conn.announce_queued().await?;
-            Ok(())
+            Ok(CreateOutcome::Created)
+        })
+    }
+
+    async fn delete_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, DbError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        with_connection!(&self.pool, |conn| {
+            Ok(diesel::sql_query(PURGE_KEYS)
+                .bind::<Instant, _>(DbInstant(now))
+                .bind::<BigInt, _>(limit)
+                .execute(conn)
+                .await?)
         })
     }
 
@@ -159,13 +210,24 @@ impl SqlOrderRepository {
 
 #[async_trait]
 impl OrderRepository for SqlOrderRepository {
-    async fn create(&self, order: &Order, email: &EmailMessage) -> Result<(), RepositoryError> {
+    async fn create(
+        &self,
+        order: &Order,
+        email: &EmailMessage,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<CreateOutcome, RepositoryError> {
         let order_row = OrderRow::from_order(order);
         let item_rows = ItemRow::from_order(order);
         let email_row = NewEmailRow::queued(email, order);
-        bounded(self.timeout, self.insert(&order_row, &item_rows, &email_row)).await?;
-        self.email_queued.notify_one();
-        Ok(())
+        let outcome = bounded(self.timeout, self.insert(&order_row, &item_rows, &email_row, idempotency)).await?;
+        if outcome == CreateOutcome::Created {
+            self.email_queued.notify_one();
+        }
+        Ok(outcome)
+    }
+
+    async fn purge_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, RepositoryError> {
+        bounded(self.timeout, self.delete_expired_keys(now, limit)).await
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {

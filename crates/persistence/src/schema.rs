@@ -54,3 +54,18 @@ diesel::table! {
 diesel::joinable!(order_items -> orders (order_id));
 diesel::joinable!(email_outbox -> orders (order_id));
 diesel::allow_tables_to_appear_in_same_query!(orders, order_items, email_outbox);
+
+diesel::table! {
+    use diesel::sql_types::{Integer, Text};
+    use crate::sql_types::{Instant, Uuid};
+
+    idempotency_keys (key) {
+        key -> Text,
+        fingerprint -> Text,
+        order_id -> Uuid,
+        status -> Integer,
+        response -> Text,
+        created_at -> Instant,
+        expires_at -> Instant,
+    }
+}

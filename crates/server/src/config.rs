@@ -70,6 +70,8 @@ pub struct Settings {
     pub dispatch: bool,
     /// `MAIL_*`: the dispatcher's pacing.
     pub dispatcher: DispatcherConfig,
+    /// `IDEMPOTENCY_TTL_SECS`: how long an `Idempotency-Key` is remembered.
+    pub idempotency_ttl: Duration,
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests and sends may take to finish.
     pub shutdown_timeout: Duration,
 }
@@ -132,6 +134,7 @@ impl Settings {
                 lease: Duration::from_secs(env.number("MAIL_LEASE_SECS", 60, 1..=86_400)?),
                 ..defaults
             },
+            idempotency_ttl: Duration::from_secs(env.number("IDEMPOTENCY_TTL_SECS", 86_400, 1..=31_536_000)?),
             shutdown_timeout: Duration::from_secs(env.number("SHUTDOWN_TIMEOUT_SECS", 10, 0..=3600)?),
         })
     }

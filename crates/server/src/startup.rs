@@ -57,10 +57,9 @@ impl Application {
             tokio::spawn(async {})
         };
 
-        let state = AppState {
-            orders: OrderService::new(Arc::new(database.orders())),
-            body_timeout: settings.http.body_timeout,
-        };
+        let orders = OrderService::new(Arc::new(database.orders())).with_idempotency_ttl(settings.idempotency_ttl);
+        tokio::spawn(purge_expired_keys(orders.clone(), stop_dispatcher.clone()));
+        let state = AppState { orders, body_timeout: settings.http.body_timeout };
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("could not listen on BIND_ADDR={}", settings.bind_addr))?;
         let port = listener.local_addr().context("listener has no address")?.port();
@@ -129,6 +128,22 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Forgets expired idempotency keys every few minutes, in batches.
+async fn purge_expired_keys(orders: OrderService, stop: CancellationToken) {
+    const EVERY: Duration = Duration::from_secs(600);
+    loop {
+        match orders.purge_expired_keys(1000).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "expired idempotency keys purged"),
+            Err(error) => tracing::warn!(error = %error, "could not purge expired idempotency keys"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
     }
 }
 

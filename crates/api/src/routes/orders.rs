@@ -1,26 +1,48 @@
 //! `/orders` handlers. They speak to the domain's `OrderService` only.
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::mime;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{Cursor, CustomerEmail, ListQuery, OrderStatus, PageSize, Precondition, Version};
+use domain::{Cursor, CustomerEmail, ListQuery, OrderStatus, PageSize, Placed, Precondition, Version};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::dto::{ChangeStatusRequest, CreateOrderRequest, OrderBody, OrderListBody, StatusBody};
-use crate::extract::{OrderPath, ValidJson};
+use crate::extract::{JsonBody, OrderPath};
+use crate::idempotency::{self, IDEMPOTENT_REPLAYED};
 use crate::problem::ApiError;
 
 /// `POST /orders`
 pub async fn create_order(
     state: web::Data<AppState>,
-    body: ValidJson<CreateOrderRequest>,
+    req: HttpRequest,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.0.into_new_order().map_err(|e| ApiError::Validation(vec![e]))?;
-    let order = state.orders.place(new).await?;
-    tracing::info!(order_id = %order.id(), "order created");
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/orders/{}", order.id())))
-        .json(OrderBody::from(&order)))
+    let key = idempotency::key_of(&req, &body.0)?;
+    let new = body.validate::<CreateOrderRequest>()?.into_new_order().map_err(|e| ApiError::Validation(vec![e]))?;
+    let placed = state
+        .orders
+        .place(new, key, |order| (201, serde_json::to_string(&OrderBody::from(order)).unwrap_or_default()))
+        .await?;
+    let (response, replayed) = match placed {
+        Placed::Created(response) => (response, false),
+        Placed::Replayed(response) => (response, true),
+    };
+    if replayed {
+        tracing::info!(order_id = %response.order_id, "idempotent request replayed");
+    } else {
+        tracing::info!(order_id = %response.order_id, "order created");
+    }
+    let status = StatusCode::from_u16(response.status).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut answer = HttpResponse::build(status);
+    answer
+        .content_type(mime::APPLICATION_JSON)
+        .insert_header((header::LOCATION, format!("/orders/{}", response.order_id)));
+    if replayed {
+        answer.insert_header((IDEMPOTENT_REPLAYED, "true"));
+    }
+    Ok(answer.body(response.body))
 }
 
 /// Query of `GET /orders`; values are checked after deserializing so each
@@ -117,10 +139,10 @@ pub async fn change_status(
     state: web::Data<AppState>,
     path: OrderPath,
     req: HttpRequest,
-    body: ValidJson<ChangeStatusRequest>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let to = body.0.target().map_err(|e| ApiError::Validation(vec![e]))?;
     let precondition = precondition(&req)?;
+    let to = body.validate::<ChangeStatusRequest>()?.target().map_err(|e| ApiError::Validation(vec![e]))?;
     let order = state.orders.change_status(path.0, to, precondition).await?;
     tracing::info!(order_id = %order.id(), status = %order.status(), "order status changed");
     Ok(HttpResponse::Ok()
