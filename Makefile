@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: run run-release test lint fmt guard doc build clean
+.PHONY: run run-release test lint fmt guard doc build clean fuzz browser-deps
 
 ## Start the service on the embedded default (SQLite in ./data), http://127.0.0.1:8000
 run:
@@ -15,9 +15,20 @@ run-release:
 
 ## The whole suite: lints, architecture guard, docs, unit and integration tests
 ## on SQLite and PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
-test: lint guard doc
+## The browser check (tests/tests/browser.rs) needs Debian's chromium and
+## playwright-core; SKIP_BROWSER=1 skips it on a machine without them.
+test: lint guard doc browser-deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+
+browser-deps:
+	@if [ ! -d tests/browser/node_modules ] && command -v npm >/dev/null; then \
+		npm ci --prefix tests/browser --no-audit --no-fund; fi
+
+## Schema-driven fuzzing with schemathesis (installed into target/venv) on
+## SQLite and PostgreSQL; FUZZ_EXAMPLES per operation (default 300).
+fuzz:
+	tests/fuzz/schemathesis.sh
 
 ## Formatting and clippy, warnings are errors.
 lint:

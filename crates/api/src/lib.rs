@@ -6,6 +6,7 @@
 pub mod dto;
 pub mod extract;
 pub mod idempotency;
+pub mod openapi;
 pub mod problem;
 pub mod request_context;
 pub mod routes;

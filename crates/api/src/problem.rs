@@ -5,6 +5,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use domain::{OrderError, RepositoryError, TransitionError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::validation::FieldError;
 
@@ -26,7 +27,7 @@ pub struct Problem {
     /// Invalid fields (422 only).
     pub errors: Vec<FieldError>,
     /// `Allow` for 405.
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
 }
 
 impl Problem {
@@ -76,26 +77,41 @@ impl Problem {
         let mut response = HttpResponse::build(self.status)
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
             .finish();
-        if let Some(allow) = self.allow {
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+            response.headers_mut().insert(header::ALLOW, allow);
         }
         response.extensions_mut().insert(self);
         response
     }
 }
 
-/// The serialized problem.
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem: the body of every non-2xx response.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Problem)]
 pub struct ProblemBody<'a> {
+    /// A relative URI naming the kind of problem, e.g. `/problems/validation-failed`.
     #[serde(rename = "type")]
+    #[schema(rename = "type", format = "uri-reference")]
     pub type_: String,
     pub title: &'static str,
+    /// The HTTP status, repeated.
     pub status: u16,
+    /// What went wrong in this case (for 5xx: nothing internal).
+    #[schema(value_type = String)]
     pub detail: &'a str,
+    /// The request path.
+    #[schema(format = "uri-reference")]
     pub instance: String,
+    /// Stable machine-readable code: `malformed_json`, `invalid_query`, `invalid_header`,
+    /// `not_found`, `method_not_allowed`, `request_timeout`, `invalid_transition`,
+    /// `precondition_failed`, `payload_too_large`, `unsupported_media_type`,
+    /// `validation_failed`, `idempotency_key_reused`, `internal`, `unavailable`.
     pub code: &'static str,
+    /// Equal to the response's `X-Request-Id`.
     pub request_id: String,
+    /// 422 `validation_failed` only: every invalid field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<FieldError>>, required = false)]
     pub errors: Option<&'a Vec<FieldError>>,
 }
 
@@ -107,7 +123,7 @@ pub enum ApiError {
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("method not allowed")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: String },
     #[error("the body must be application/json")]
     UnsupportedMediaType,
     #[error("the request body is larger than {limit} bytes")]
@@ -169,7 +185,7 @@ impl ApiError {
                     "Method not allowed",
                     format!("allowed methods: {allow}"),
                 );
-                problem.allow = Some(allow);
+                problem.allow = Some(allow.clone());
                 problem
             }
             ApiError::UnsupportedMediaType => Problem::new(

@@ -11,11 +11,12 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// One invalid field in a 422 problem.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON path, e.g. `items[0].quantity`; empty for the body itself.
     pub field: String,
-    /// Stable machine-readable code (`required`, `type`, `unknown_field`, `length`, `range`, …).
+    /// Stable machine-readable code: `required`, `type`, `unknown_field`, `length`, `range`,
+    /// `email`, `pattern`, `control_characters`, `one_of`.
     pub code: &'static str,
     /// For people.
     pub message: String,

@@ -8,12 +8,36 @@ use domain::{Cursor, CustomerEmail, ListQuery, OrderStatus, PageSize, Placed, Pr
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::dto::{ChangeStatusRequest, CreateOrderRequest, OrderBody, OrderListBody, StatusBody};
+use crate::dto::{ChangeStatusRequest, CreateOrderRequest, OrderBody, OrderListBody, StatusBody, StatusName};
 use crate::extract::{JsonBody, OrderPath};
 use crate::idempotency::{self, IDEMPOTENT_REPLAYED};
 use crate::problem::ApiError;
 
-/// `POST /orders`
+/// Create an order.
+///
+/// Validates the body, stores the order and queues its confirmation email in
+/// one transaction. With an `Idempotency-Key`, a retry with the same body gets
+/// the first answer again (with `Idempotent-Replayed: true`) and creates nothing.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    operation_id = "create_order",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$",
+            description = "Makes the request safe to retry: same key and same body → the first answer again, \
+                           nothing created; same key, other body → 422 `idempotency_key_reused`. Keys expire after 24 h."),
+    ),
+    request_body(content = CreateOrderRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created (or, with `Idempotent-Replayed: true`, the replay of the first answer)",
+            body = OrderBody,
+            headers(
+                ("Location" = String, description = "`/orders/{id}` of the order"),
+                ("Idempotent-Replayed" = String, description = "`true` on a replayed answer; absent otherwise"),
+            )),
+    )
+)]
 pub async fn create_order(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -46,7 +70,8 @@ pub async fn create_order(
 }
 
 /// Query of `GET /orders`; values are checked after deserializing so each
-/// problem is a 400 `invalid_query` with a clear detail.
+/// problem is a 400 `invalid_query` with a clear detail. Unknown parameters
+/// are ignored.
 #[derive(Debug, Deserialize)]
 pub struct ListParams {
     limit: Option<i64>,
@@ -82,7 +107,23 @@ impl ListParams {
     }
 }
 
-/// `GET /orders`
+/// List orders, newest first.
+///
+/// Ordered by `created_at` then `id`, both descending. Page with `cursor`,
+/// repeating the same filters.
+#[utoipa::path(
+    get,
+    path = "/orders",
+    tag = "orders",
+    operation_id = "list_orders",
+    params(
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Page size, default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("status" = Option<StatusName>, Query, description = "Only orders in this status"),
+        ("customer_email" = Option<String>, Query, max_length = 254, description = "Only orders of this customer (case-insensitive)"),
+    ),
+    responses((status = 200, description = "A page of orders", body = OrderListBody))
+)]
 pub async fn list_orders(state: web::Data<AppState>, params: web::Query<ListParams>) -> Result<HttpResponse, ApiError> {
     let query = params.into_inner().into_query()?;
     let page = state.orders.list(&query).await?;
@@ -96,13 +137,30 @@ fn etag(version: Version) -> String {
     format!("\"{version}\"")
 }
 
-/// `GET /orders/{id}`
+/// Read one order.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    operation_id = "get_order",
+    params(("id" = String, Path, format = "uuid", description = "The order's id")),
+    responses((status = 200, description = "The order", body = OrderBody,
+        headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))))
+)]
 pub async fn get_order(state: web::Data<AppState>, path: OrderPath) -> Result<HttpResponse, ApiError> {
     let order = state.orders.get(path.0).await?;
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(order.version()))).json(OrderBody::from(&order)))
 }
 
-/// `GET /orders/{id}/status`
+/// Check an order's status and its confirmation email.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}/status",
+    tag = "orders",
+    operation_id = "get_order_status",
+    params(("id" = String, Path, format = "uuid", description = "The order's id")),
+    responses((status = 200, description = "Status and confirmation email", body = StatusBody))
+)]
 pub async fn get_status(state: web::Data<AppState>, path: OrderPath) -> Result<HttpResponse, ApiError> {
     let order = state.orders.get(path.0).await?;
     Ok(HttpResponse::Ok().json(StatusBody::from(&order)))
@@ -134,7 +192,25 @@ fn precondition(req: &HttpRequest) -> Result<Option<Precondition>, ApiError> {
     Ok(Some(Precondition::AnyOf(versions)))
 }
 
-/// `PATCH /orders/{id}/status`
+/// Change an order's status.
+///
+/// Only the lifecycle's transitions are allowed (409 otherwise, also for the
+/// current status). With `If-Match`, the change applies only to that version
+/// (412 otherwise); a mismatch wins over an invalid transition.
+#[utoipa::path(
+    patch,
+    path = "/orders/{id}/status",
+    tag = "orders",
+    operation_id = "change_order_status",
+    params(
+        ("id" = String, Path, format = "uuid", description = "The order's id"),
+        ("If-Match" = Option<String>, Header,
+            description = "`\"<version>\"` from `ETag`, a list of them, or `*`; compared strongly"),
+    ),
+    request_body(content = ChangeStatusRequest, content_type = "application/json"),
+    responses((status = 200, description = "The new status", body = StatusBody,
+        headers(("ETag" = String, description = "`\"<version>\"` after the change"))))
+)]
 pub async fn change_status(
     state: web::Data<AppState>,
     path: OrderPath,

@@ -1,0 +1,161 @@
+//! The OpenAPI 3.1 document, generated from the handlers and DTOs, plus the
+//! conventions every operation shares (problem responses, `X-Request-Id`),
+//! added in one place.
+
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{Content, Header, OpenApi as Document, Ref, RefOr, Required, Response};
+use utoipa::{Modify, OpenApi};
+
+use crate::dto::{
+    ChangeStatusRequest, CreateOrderRequest, EmailBody, EmailStateName, OrderBody, OrderItemBody, OrderItemRequest,
+    OrderListBody, StatusBody, StatusName,
+};
+use crate::problem::ProblemBody;
+use crate::routes::{health, orders};
+use crate::validation::FieldError;
+
+/// The document served at `/openapi.json`.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "orders",
+        license(name = "MIT", identifier = "MIT"),
+        description = "Create, list, read and move orders; each order's confirmation email is queued in the \
+                       same transaction and sent in the background.\n\n\
+                       Every path also answers with a trailing slash (no redirect). Bodies are JSON, UTF-8, at \
+                       most 64 KiB. Times are RFC 3339 UTC with microseconds; money is integer minor units. \
+                       Every non-2xx response is `application/problem+json`; when several errors apply, the \
+                       first of routing (404, 405), 415, 413, 400, 422, 412, 409 wins."
+    ),
+    paths(
+        orders::create_order,
+        orders::list_orders,
+        orders::get_order,
+        orders::get_status,
+        orders::change_status,
+        health::live,
+        health::ready,
+    ),
+    components(schemas(
+        CreateOrderRequest,
+        OrderItemRequest,
+        ChangeStatusRequest,
+        OrderBody,
+        OrderItemBody,
+        EmailBody,
+        StatusBody,
+        OrderListBody,
+        StatusName,
+        EmailStateName,
+        ProblemBody,
+        FieldError,
+        health::Live,
+        health::Ready,
+    )),
+    tags(
+        (name = "orders", description = "Orders and their status"),
+        (name = "health", description = "Liveness and readiness"),
+    ),
+    modifiers(&Conventions)
+)]
+pub struct ApiDoc;
+
+/// Problem responses by status, with the codes each can carry.
+const PROBLEMS: &[(u16, &str)] = &[
+    (
+        400,
+        "`malformed_json`: the body is not JSON; `invalid_query`: a query value is wrong; `invalid_header`: a malformed `Idempotency-Key` or `If-Match`",
+    ),
+    (404, "`not_found`: no order with that id (a malformed id too)"),
+    (408, "`request_timeout`: the body did not arrive in time"),
+    (409, "`invalid_transition`: the lifecycle forbids this change; `detail` names both states"),
+    (412, "`precondition_failed`: `If-Match` does not match the current version"),
+    (413, "`payload_too_large`: the body is over 64 KiB"),
+    (415, "`unsupported_media_type`: the body is not `application/json`"),
+    (
+        422,
+        "`validation_failed`: `errors` lists every invalid field with its JSON path; `idempotency_key_reused`: the key was used for another body",
+    ),
+    (500, "`internal`: a bug; nothing internal is shown, the log has the request id"),
+    (503, "`unavailable`: the database cannot be reached; retry later"),
+];
+
+/// Which problems each operation can answer with.
+const PROBLEMS_BY_OPERATION: &[(&str, &[u16])] = &[
+    ("create_order", &[400, 408, 413, 415, 422, 500, 503]),
+    ("list_orders", &[400, 500, 503]),
+    ("get_order", &[404, 500, 503]),
+    ("get_order_status", &[404, 500, 503]),
+    ("change_order_status", &[400, 404, 408, 409, 412, 413, 415, 422, 500, 503]),
+    ("live", &[]),
+    ("ready", &[500, 503]),
+];
+
+/// Request bodies whose unknown members are refused.
+const CLOSED_SCHEMAS: &[&str] = &["CreateOrderRequest", "OrderItemRequest", "ChangeStatusRequest"];
+
+const REQUEST_ID_DESCRIPTION: &str = "1 to 128 of `[A-Za-z0-9._:-]`. A well-formed incoming id is echoed; \
+                                      otherwise the service generates one. Equal to `request_id` in problems.";
+
+struct Conventions;
+
+fn string_schema() -> Schema {
+    ObjectBuilder::new().schema_type(Type::String).into()
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
+}
+
+impl Modify for Conventions {
+    fn modify(&self, document: &mut Document) {
+        let components = document.components.get_or_insert_with(Default::default);
+        let mut request_id = Header::new(string_schema());
+        request_id.description = Some(REQUEST_ID_DESCRIPTION.to_owned());
+        components.headers.insert("X-Request-Id".to_owned(), RefOr::T(request_id));
+        let request_id_ref = || RefOr::Ref(Ref::new("#/components/headers/X-Request-Id"));
+
+        for (status, description) in PROBLEMS {
+            let mut response = Response::new(*description);
+            let content = Content::new(Some(Ref::from_schema_name("Problem")));
+            response.content.insert("application/problem+json".to_owned(), RefOr::T(content));
+            response.headers.insert("X-Request-Id".to_owned(), request_id_ref());
+            components.responses.insert(format!("Problem{status}"), RefOr::T(response));
+        }
+        for name in CLOSED_SCHEMAS {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) {
+                object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+
+        for item in document.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let id = operation.operation_id.clone().unwrap_or_default();
+                let problems = PROBLEMS_BY_OPERATION.iter().find(|(op, _)| *op == id).map_or(&[][..], |(_, p)| *p);
+                for status in problems {
+                    let reference = Ref::from_response_name(format!("Problem{status}"));
+                    operation.responses.responses.insert(status.to_string(), RefOr::Ref(reference));
+                }
+                for response in operation.responses.responses.values_mut() {
+                    if let RefOr::T(response) = response {
+                        response.headers.insert("X-Request-Id".to_owned(), request_id_ref());
+                    }
+                }
+                let parameter: Parameter = ParameterBuilder::new()
+                    .name("X-Request-Id")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(REQUEST_ID_DESCRIPTION))
+                    .schema(Some(string_schema()))
+                    .build();
+                operation.parameters.get_or_insert_with(Vec::new).push(RefOr::T(parameter));
+            }
+        }
+    }
+}
+
+/// The document as served (built once).
+pub fn document() -> Document {
+    ApiDoc::openapi()
+}

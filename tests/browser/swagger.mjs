@@ -1,0 +1,39 @@
+// Opens Swagger UI in headless Chromium, checks every operation is listed,
+// creates an order through "Try it out", and saves a screenshot.
+// Usage: node swagger.mjs <base-url> <screenshot.png>
+// Prints one JSON line: {"operations": [...], "status": "201", "body": {...}}.
+import { chromium } from "playwright-core";
+
+const [base, screenshot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  // This machine's network is closed: no background traffic, no sandbox as root.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const outside = [];
+  page.on("request", (request) => {
+    if (!request.url().startsWith(base)) outside.push(request.url());
+  });
+  await page.goto(`${base}/docs`);
+  await page.waitForSelector(".opblock", { timeout: 15000 });
+  const operations = await page.$$eval(".opblock", (blocks) =>
+    blocks.map((b) => `${b.querySelector(".opblock-summary-method").textContent.trim()} ` +
+                      `${b.querySelector(".opblock-summary-path").getAttribute("data-path")}`));
+
+  const create = page.locator("#operations-orders-create_order");
+  await create.locator(".opblock-summary").click();
+  await create.getByRole("button", { name: "Try it out" }).click();
+  await create.getByRole("button", { name: "Execute" }).click();
+  const status = create.locator(".live-responses-table tbody .response-col_status").first();
+  await status.waitFor({ timeout: 15000 });
+  const code = (await status.textContent()).trim();
+  const body = await create.locator(".live-responses-table tbody .response-col_description pre").first().textContent();
+  await create.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: screenshot, fullPage: true });
+  console.log(JSON.stringify({ operations, status: code, body: JSON.parse(body), outside }));
+} finally {
+  await browser.close();
+}

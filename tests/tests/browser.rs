@@ -1,0 +1,67 @@
+//! A real browser on `/docs`: headless Chromium (Debian's package) driven by
+//! playwright-core (tests/browser). `.ci/run` installs both; on a laptop
+//! without them, `SKIP_BROWSER=1` skips this test.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use harness::{Backend, spawn_app};
+use serde_json::Value;
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+#[actix_web::test]
+async fn swagger_ui_lists_every_operation_and_creates_an_order() {
+    if std::env::var("SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!("SKIP_BROWSER=1: skipped");
+        return;
+    }
+    let root = workspace_root();
+    let script = root.join("tests/browser/swagger.mjs");
+    assert!(
+        root.join("tests/browser/node_modules/playwright-core").exists()
+            && std::path::Path::new("/usr/bin/chromium").exists(),
+        "the browser check needs Chromium and playwright-core: apt-get install chromium && npm ci --prefix tests/browser \
+         (.ci/run does both), or SKIP_BROWSER=1 on a laptop"
+    );
+    let app = spawn_app(Backend::Sqlite).await;
+    let screenshot = root.join("target/swagger-ui.png");
+    let address = app.address.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node").arg(script).arg(address).arg(&screenshot).output().expect("node runs")
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
+
+    let mut operations: Vec<&str> =
+        result["operations"].as_array().unwrap().iter().map(|o| o.as_str().unwrap()).collect();
+    operations.sort_unstable();
+    assert_eq!(
+        operations,
+        [
+            "GET /health/live",
+            "GET /health/ready",
+            "GET /orders",
+            "GET /orders/{id}",
+            "GET /orders/{id}/status",
+            "PATCH /orders/{id}/status",
+            "POST /orders",
+        ]
+    );
+    assert_eq!(result["status"], "201", "{result}");
+    assert_eq!(result["outside"], serde_json::json!([]), "the page loaded nothing from outside");
+    let id = result["body"]["id"].as_str().unwrap();
+    let stored = app.get(&format!("/orders/{id}")).await;
+    assert_eq!(stored.status, 200);
+    assert_eq!(stored.json()["customer_name"], "Ada Lovelace");
+    assert!(workspace_root().join("target/swagger-ui.png").exists());
+}
