@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: run run-release test lint fmt guard doc build clean fuzz browser-deps
+.PHONY: run run-release test lint fmt guard doc build clean fuzz browser-deps bench
 
 ## Start the service on the embedded default (SQLite in ./data), http://127.0.0.1:8000
 run:
@@ -50,6 +50,11 @@ guard:
 ## API docs of the domain crate; its example runs as a doc-test in `make test`.
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p domain -p api -p persistence -p notifications
+
+## The service against PostgreSQL's own limit (pgbench, same SQL) in one run;
+## prints a table and writes target/bench/latest.json.
+bench:
+	python3 bench/run.py
 
 build:
 	$(CARGO) build --release -p server --bin orders-server

@@ -101,9 +101,14 @@ impl ServerProcess {
     /// Waits until it printed a line containing `text`. Async, so servers the
     /// test runs on its own runtime (an SMTP sink) keep answering meanwhile.
     pub async fn wait_for_output(&self, text: &str) {
+        self.wait_for_line(&[text]).await;
+    }
+
+    /// Waits until it printed one line containing all of `texts`.
+    pub async fn wait_for_line(&self, texts: &[&str]) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.output().contains(text) {
-            assert!(Instant::now() < deadline, "no {text:?} in the output:\n{}", self.output());
+        while !self.output().lines().any(|line| texts.iter().all(|t| line.contains(t))) {
+            assert!(Instant::now() < deadline, "no line with {texts:?} in the output:\n{}", self.output());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -37,7 +37,7 @@ async fn json_logs_carry_the_request_id_on_every_line_of_a_request() {
     let response = server.api().request(actix_web::http::Method::POST, "/orders", &headers, Some(&body)).await;
     assert_eq!(response.status, 201);
     assert_eq!(response.header("x-request-id"), Some("trace-me-42"));
-    server.wait_for_output("request completed").await;
+    server.wait_for_line(&["request completed", "trace-me-42"]).await;
     let lines: Vec<serde_json::Value> = server
         .output()
         .lines()

@@ -53,6 +53,7 @@ impl OrderRepository for FaultyRepository {
         _: &Order,
         _: &EmailMessage,
         _: Option<&IdempotencyRecord>,
+        _: Option<Timestamp>,
     ) -> Result<CreateOutcome, RepositoryError> {
         self.fail()
     }

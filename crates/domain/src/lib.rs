@@ -70,7 +70,10 @@ pub use order::{
     CorruptRecord, NewOrder, NewOrderError, Order, OrderId, StoredDelivery, StoredLine, StoredOrder, Version,
 };
 pub use parse::ParseError;
-pub use ports::{BoxError, ClaimedEmail, EmailOutbox, EmailSender, OrderRepository, RepositoryError, SendError};
+pub use ports::{
+    BoxError, ClaimedEmail, EmailHandoff, EmailOutbox, EmailSender, HandoffSlot, OrderRepository, RepositoryError,
+    SendError,
+};
 pub use service::{OrderError, OrderService, Placed, Precondition};
 pub use status::{OrderStatus, TransitionError, UnknownStatus};
 pub use time::Timestamp;

@@ -228,6 +228,10 @@ impl Order {
     pub fn currency(&self) -> Currency {
         self.currency
     }
+    /// The currency's code, borrowed from the order.
+    pub fn currency_code(&self) -> &str {
+        self.currency.as_str()
+    }
     /// The lines, in the order the client sent them.
     pub fn lines(&self) -> &[OrderLine] {
         &self.lines

@@ -7,7 +7,7 @@ use crate::email::EmailMessage;
 use crate::idempotency::{CreateOutcome, IdempotencyRecord, IdempotentRequest, StoredResponse};
 use crate::listing::{ListQuery, Page};
 use crate::order::{NewOrder, Order, OrderId, Version};
-use crate::ports::{OrderRepository, RepositoryError};
+use crate::ports::{ClaimedEmail, EmailHandoff, OrderRepository, RepositoryError};
 use crate::status::{OrderStatus, TransitionError};
 use crate::time::Timestamp;
 
@@ -57,6 +57,7 @@ pub enum Placed {
 pub struct OrderService {
     repository: Arc<dyn OrderRepository>,
     idempotency_ttl: Duration,
+    handoff: Option<Arc<dyn EmailHandoff>>,
 }
 
 impl std::fmt::Debug for OrderService {
@@ -71,7 +72,14 @@ impl OrderService {
 
     /// A service over a repository.
     pub fn new(repository: Arc<dyn OrderRepository>) -> Self {
-        Self { repository, idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL }
+        Self { repository, idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL, handoff: None }
+    }
+
+    /// Hands each new order's email straight to this process's dispatcher
+    /// when it has room (claimed at creation), instead of queueing it for any.
+    pub fn with_handoff(mut self, handoff: Arc<dyn EmailHandoff>) -> Self {
+        self.handoff = Some(handoff);
+        self
     }
 
     /// Remembers idempotency keys for `ttl`.
@@ -101,8 +109,15 @@ impl OrderService {
             response: response.clone(),
             expires_at: now.plus(self.idempotency_ttl),
         });
-        match self.repository.create(&order, &email, record.as_ref()).await? {
-            CreateOutcome::Created => Ok(Placed::Created(response)),
+        let slot = self.handoff.as_ref().and_then(|handoff| handoff.reserve().map(|slot| (slot, handoff.lease())));
+        let claimed_until = slot.as_ref().map(|(_, lease)| now.plus(*lease));
+        match self.repository.create(&order, &email, record.as_ref(), claimed_until).await? {
+            CreateOutcome::Created => {
+                if let Some((slot, _)) = slot {
+                    slot.hand_over(ClaimedEmail { message: email, attempt: 1 });
+                }
+                Ok(Placed::Created(response))
+            }
             CreateOutcome::KeyTaken { fingerprint, response: first } => {
                 let asked = record.as_ref().map(|r| r.request.fingerprint.as_str());
                 if asked == Some(fingerprint.as_str()) {
@@ -239,6 +254,7 @@ mod tests {
             order: &Order,
             _: &EmailMessage,
             idempotency: Option<&IdempotencyRecord>,
+            _: Option<Timestamp>,
         ) -> Result<CreateOutcome, RepositoryError> {
             if let Some(record) = idempotency {
                 let mut keys = self.keys.lock().unwrap();

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, SubsecRound, Timelike, Utc};
 
 /// A UTC instant truncated to microseconds.
 ///
@@ -39,9 +39,10 @@ impl Timestamp {
     }
 
     /// RFC 3339 with exactly six fractional digits and a `Z`: fixed width, so
-    /// the text sorts like the instant (SQLite stores it this way).
+    /// the text sorts like the instant (SQLite stores it this way). The same
+    /// text as `Display`, which writes it without allocating.
     pub fn to_rfc3339(self) -> String {
-        self.0.to_rfc3339_opts(SecondsFormat::Micros, true)
+        self.to_string()
     }
 
     /// Parses RFC 3339 text (any offset), truncating to microseconds.
@@ -57,8 +58,20 @@ impl From<DateTime<Utc>> for Timestamp {
 }
 
 impl fmt::Display for Timestamp {
+    /// `2026-11-24T18:00:00.123456Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        let t = self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.timestamp_subsec_micros()
+        )
     }
 }
 
@@ -72,6 +85,11 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2026-11-24T18:00:00.123456Z");
         let whole = Timestamp::from_unix_micros(1_700_000_000_000_000).unwrap();
         assert_eq!(whole.to_rfc3339(), "2023-11-14T22:13:20.000000Z");
+        let early = Timestamp::from_unix_micros(-62_135_596_800_000_000 + 7).unwrap();
+        assert_eq!(early.to_rfc3339(), "0001-01-01T00:00:00.000007Z");
+        // The same text chrono writes for RFC 3339 with microseconds.
+        let now = Timestamp::now();
+        assert_eq!(now.to_rfc3339(), now.as_datetime().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
         assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
         assert_eq!(Timestamp::from_unix_micros(t.unix_micros()), Some(t));
     }

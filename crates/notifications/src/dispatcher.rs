@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ClaimedEmail, EmailOutbox, EmailSender, SendError, Timestamp};
+use domain::{ClaimedEmail, EmailHandoff, EmailOutbox, EmailSender, HandoffSlot, SendError, Timestamp};
 use futures_util::StreamExt as _;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -35,7 +36,7 @@ pub struct DispatcherConfig {
 impl Default for DispatcherConfig {
     fn default() -> Self {
         Self {
-            batch_size: 16,
+            batch_size: 64,
             lease: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(5),
             max_attempts: 5,
@@ -51,6 +52,31 @@ pub struct OutboxDispatcher {
     outbox: Arc<dyn EmailOutbox>,
     sender: Arc<dyn EmailSender>,
     config: DispatcherConfig,
+    /// Emails this process claimed when it created them.
+    handed: mpsc::Receiver<ClaimedEmail>,
+    handoff: mpsc::Sender<ClaimedEmail>,
+}
+
+/// Hands new emails from the create path straight to the dispatcher.
+#[derive(Debug, Clone)]
+struct ChannelHandoff {
+    to_dispatcher: mpsc::Sender<ClaimedEmail>,
+    lease: Duration,
+}
+
+impl EmailHandoff for ChannelHandoff {
+    fn reserve(&self) -> Option<HandoffSlot> {
+        // A full channel means the dispatcher is behind: the email then
+        // takes the shared queue, and this is the back-pressure.
+        let permit = self.to_dispatcher.clone().try_reserve_owned().ok()?;
+        Some(HandoffSlot::new(move |email| {
+            permit.send(email);
+        }))
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
+    }
 }
 
 impl std::fmt::Debug for OutboxDispatcher {
@@ -64,7 +90,14 @@ impl OutboxDispatcher {
     pub fn new(outbox: Arc<dyn EmailOutbox>, sender: Arc<dyn EmailSender>, mut config: DispatcherConfig) -> Self {
         config.send_timeout = config.send_timeout.min(config.lease / 2);
         config.batch_size = config.batch_size.max(1);
-        Self { outbox, sender, config }
+        let (handoff, handed) = mpsc::channel(config.batch_size * 4);
+        Self { outbox, sender, config, handed, handoff }
+    }
+
+    /// For the create path: emails of new orders, claimed at creation and
+    /// handed over in memory, skip the claim query.
+    pub fn handoff(&self) -> Arc<dyn EmailHandoff> {
+        Arc::new(ChannelHandoff { to_dispatcher: self.handoff.clone(), lease: self.config.lease })
     }
 
     /// Runs until `shutdown` is cancelled. A batch being sent when that happens
@@ -74,90 +107,134 @@ impl OutboxDispatcher {
     /// Sending is at least once: a process that dies after the transport took
     /// an email but before the outcome was stored sends it again after the
     /// lease. The stable Message-ID lets mail systems drop such a duplicate.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
         tracing::info!(config = ?self.config, "email dispatcher started");
-        // Earliest time a retry we scheduled becomes due.
+        // Look at the shared queue now (emails left by an earlier run), on a
+        // wake-up, at each sweep, and when a retry we scheduled is due.
+        let mut claim_now = true;
+        let mut next_sweep = Instant::now() + self.config.sweep_interval;
         let mut next_retry: Option<Instant> = None;
-        while !shutdown.is_cancelled() {
-            match self.outbox.claim_due(Timestamp::now(), self.config.batch_size, self.config.lease).await {
-                Ok(batch) if !batch.is_empty() => {
-                    if let Some(retry) = self.deliver(batch).await {
-                        // A retry time already past was claimed in this round; only later ones count.
-                        let pending = next_retry.filter(|known| *known > Instant::now());
-                        next_retry = Some(pending.map_or(retry, |known| known.min(retry)));
-                    }
-                    // More may be waiting: claim again before sleeping.
-                    continue;
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "could not claim queued emails");
+        let mut carried: Option<ClaimedEmail> = None;
+        loop {
+            let mut batch: Vec<ClaimedEmail> = carried.take().into_iter().collect();
+            while batch.len() < self.config.batch_size {
+                match self.handed.try_recv() {
+                    Ok(email) => batch.push(email),
+                    Err(_) => break,
                 }
             }
             let now = Instant::now();
-            let mut wake_at = now + self.config.sweep_interval;
-            if let Some(retry) = next_retry.filter(|retry| *retry > now) {
-                wake_at = wake_at.min(retry);
-            } else {
-                next_retry = None;
+            if claim_now || now >= next_sweep || next_retry.is_some_and(|retry| retry <= now) {
+                claim_now = false;
+                next_sweep = now + self.config.sweep_interval;
+                next_retry = next_retry.filter(|retry| *retry > now);
+                match self.outbox.claim_due(Timestamp::now(), self.config.batch_size, self.config.lease).await {
+                    Ok(claimed) => {
+                        // A full batch: more may be waiting.
+                        claim_now = claimed.len() == self.config.batch_size;
+                        batch.extend(claimed);
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "could not claim queued emails");
+                    }
+                }
             }
+            if !batch.is_empty() {
+                if let Some(retry) = self.deliver(batch).await {
+                    next_retry = Some(next_retry.map_or(retry, |known| known.min(retry)));
+                }
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                continue;
+            }
+            let wake_at = next_retry.map_or(next_sweep, |retry| retry.min(next_sweep));
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = self.outbox.wait_for_new() => {}
+                Some(email) = self.handed.recv() => carried = Some(email),
+                () = self.outbox.wait_for_new() => claim_now = true,
                 () = tokio::time::sleep_until(wake_at) => {}
             }
+        }
+        // Emails handed over but not yet sent were claimed by this process:
+        // send them now rather than leave them to wait out their lease.
+        self.handed.close();
+        let mut rest = Vec::new();
+        while let Ok(email) = self.handed.try_recv() {
+            rest.push(email);
+        }
+        for batch in rest.chunks(self.config.batch_size) {
+            self.deliver(batch.to_vec()).await;
         }
         tracing::info!("email dispatcher stopped");
     }
 
-    /// Sends a batch; returns when the earliest retry it scheduled is due.
+    /// Sends a batch at once, records the sent ones in one statement and each
+    /// failure on its own; returns when the earliest retry it scheduled is due.
     async fn deliver(&self, batch: Vec<ClaimedEmail>) -> Option<Instant> {
-        futures_util::stream::iter(batch)
+        let outcomes: Vec<(ClaimedEmail, Result<(), SendError>)> = futures_util::stream::iter(batch)
             .map(|email| {
                 let span =
                     tracing::info_span!("send_email", order_id = %email.message.order_id, attempt = email.attempt);
-                self.deliver_one(email).instrument(span)
+                async move {
+                    let outcome = self.send(&email).await;
+                    (email, outcome)
+                }
+                .instrument(span)
             })
             .buffer_unordered(self.config.batch_size)
-            .fold(None, |earliest: Option<Instant>, retry| async move {
-                match (earliest, retry) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
+            .collect()
+            .await;
+        let (sent, failed): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|(_, outcome)| outcome.is_ok());
+        let sent: Vec<ClaimedEmail> = sent.into_iter().map(|(email, _)| email).collect();
+        match self.outbox.record_sent(&sent, Timestamp::now()).await {
+            Ok(recorded) if recorded < sent.len() => tracing::warn!(
+                lost = sent.len() - recorded,
+                "claims were lost before their outcome was recorded (lease ran out)"
+            ),
+            Ok(_) => {}
+            // The lease runs out and the emails are claimed again: at least once.
+            Err(error) => tracing::error!(error = %error, emails = sent.len(), "could not record sent emails"),
+        }
+        let mut earliest: Option<Instant> = None;
+        for (email, outcome) in failed {
+            if let Err(error) = outcome {
+                let span =
+                    tracing::info_span!("send_email", order_id = %email.message.order_id, attempt = email.attempt);
+                if let Some(retry) = self.record_failure(&email, error).instrument(span).await {
+                    earliest = Some(earliest.map_or(retry, |known| known.min(retry)));
                 }
-            })
-            .await
+            }
+        }
+        earliest
     }
 
-    async fn deliver_one(&self, email: ClaimedEmail) -> Option<Instant> {
-        let outcome = match tokio::time::timeout(self.config.send_timeout, self.sender.send(&email.message)).await {
+    async fn send(&self, email: &ClaimedEmail) -> Result<(), SendError> {
+        match tokio::time::timeout(self.config.send_timeout, self.sender.send(&email.message)).await {
             Ok(result) => result,
             Err(_) => Err(SendError::Transient(format!("send timed out after {:?}", self.config.send_timeout))),
-        };
-        let (recorded, retry) = match outcome {
-            Ok(()) => (self.outbox.record_sent(&email, Timestamp::now()).await, None),
-            Err(error) => {
-                let delay = match error {
-                    SendError::Transient(_) if email.attempt < self.config.max_attempts => {
-                        Some(backoff(email.attempt, self.config.backoff_base, self.config.backoff_max))
-                    }
-                    _ => None,
-                };
-                match delay {
-                    Some(delay) => tracing::warn!(error = %error, retry_in = ?delay, "email send failed; will retry"),
-                    None => tracing::error!(error = %error, "email send failed for good"),
-                }
-                let retry_at = delay.map(|delay| Timestamp::now().plus(delay));
-                let recorded = self.outbox.record_failure(&email, &error.to_string(), retry_at).await;
-                (recorded, delay.map(|delay| Instant::now() + delay))
+        }
+    }
+
+    /// Schedules a retry (returned) or fails the email for good.
+    async fn record_failure(&self, email: &ClaimedEmail, error: SendError) -> Option<Instant> {
+        let delay = match error {
+            SendError::Transient(_) if email.attempt < self.config.max_attempts => {
+                Some(backoff(email.attempt, self.config.backoff_base, self.config.backoff_max))
             }
+            _ => None,
         };
-        match recorded {
+        match delay {
+            Some(delay) => tracing::warn!(error = %error, retry_in = ?delay, "email send failed; will retry"),
+            None => tracing::error!(error = %error, "email send failed for good"),
+        }
+        let retry_at = delay.map(|delay| Timestamp::now().plus(delay));
+        match self.outbox.record_failure(email, &error.to_string(), retry_at).await {
             Ok(true) => {}
             Ok(false) => tracing::warn!("claim was lost before the outcome was recorded (lease ran out)"),
-            // The lease runs out and the email is claimed again: at least once.
             Err(error) => tracing::error!(error = %error, "could not record the email outcome"),
         }
-        retry
+        delay.map(|delay| Instant::now() + delay)
     }
 }
 

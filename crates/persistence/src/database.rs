@@ -50,6 +50,8 @@ async fn probe_postgres(url: &str) -> Result<(), OpenError> {
 /// An open, migrated database and the adapters over it.
 #[derive(Debug, Clone)]
 pub struct Database {
+    url: DatabaseUrl,
+    options: PoolOptions,
     pool: Pool,
     email_queued: Arc<Notify>,
     timeout: std::time::Duration,
@@ -91,10 +93,27 @@ impl Database {
                         .map_err(|source| OpenError::CreateFolder { path: folder.display().to_string(), source })?;
                 }
                 migrate::sqlite(path).await?;
-                Pool::Sqlite(pool::sqlite(path, options))
+                Pool::Sqlite(pool::sqlite(path, options), Arc::default())
             }
         };
-        Ok(Self { pool, email_queued, timeout: options.timeout, listener })
+        Ok(Self { url: url.clone(), options: options.clone(), pool, email_queued, timeout: options.timeout, listener })
+    }
+
+    /// The same database through a pool of its own with at most `max_size`
+    /// connections (PostgreSQL; SQLite shares its pool and writer lock).
+    ///
+    /// A PostgreSQL connection is driven by a task on the runtime that opened
+    /// it, so a pool used from one thread only keeps each query's wake-ups on
+    /// that thread: one pool per HTTP worker saves a cross-thread hand-off per
+    /// query.
+    pub fn with_own_pool(&self, max_size: u32) -> Self {
+        let pool = match &self.url {
+            DatabaseUrl::Postgres(url) => {
+                Pool::Postgres(pool::postgres(url, &PoolOptions { max_size: max_size.max(1), ..self.options.clone() }))
+            }
+            DatabaseUrl::Sqlite(_) => self.pool.clone(),
+        };
+        Self { pool, ..self.clone() }
     }
 
     /// The order repository.
@@ -111,7 +130,7 @@ impl Database {
     pub fn backend(&self) -> &'static str {
         match self.pool {
             Pool::Postgres(_) => "postgres",
-            Pool::Sqlite(_) => "sqlite",
+            Pool::Sqlite(..) => "sqlite",
         }
     }
 }

@@ -14,6 +14,7 @@ mod outbox;
 pub mod pool;
 mod schema;
 mod sql_types;
+mod store;
 
 pub use database::{Database, OpenError};
 pub use orders::SqlOrderRepository;

@@ -3,18 +3,50 @@
 //! diesel's query builder is generic, but a function generic over the
 //! connection needs a bound per query shape and its future cannot be proven
 //! `Send`. Expanding the same tokens in each arm of a `match` gives each backend
-//! its own concrete, `Send` code from a single source.
+//! its own concrete, `Send` code from a single source. Inside the body,
+//! `Backend` names the arm's diesel backend.
+//!
+//! SQLite takes one writer at a time; writers in this process queue on an
+//! in-process lock instead of spinning in SQLite's busy handler, which keeps
+//! their tail latency flat. Readers never wait for it (WAL).
 
-/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend.
+/// Runs `$body` with `$conn` bound to a pooled connection (for reads).
 macro_rules! with_connection {
     ($pool:expr, |$conn:ident| $body:expr) => {
         match $pool {
             $crate::pool::Pool::Postgres(pool) => {
+                #[allow(dead_code)]
+                type Backend = diesel::pg::Pg;
                 let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
                 let $conn = &mut *pooled;
                 $body
             }
-            $crate::pool::Pool::Sqlite(pool) => {
+            $crate::pool::Pool::Sqlite(pool, _) => {
+                #[allow(dead_code)]
+                type Backend = diesel::sqlite::Sqlite;
+                let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection that may write.
+macro_rules! with_writer {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        match $pool {
+            $crate::pool::Pool::Postgres(pool) => {
+                #[allow(dead_code)]
+                type Backend = diesel::pg::Pg;
+                let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::pool::Pool::Sqlite(pool, writer) => {
+                #[allow(dead_code)]
+                type Backend = diesel::sqlite::Sqlite;
+                let _writing = writer.lock().await;
                 let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
                 let $conn = &mut *pooled;
                 $body
@@ -37,7 +69,8 @@ macro_rules! in_transaction {
                 )
                 .await
             }
-            $crate::pool::Pool::Sqlite(pool) => {
+            $crate::pool::Pool::Sqlite(pool, writer) => {
+                let _writing = writer.lock().await;
                 let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
                 pooled.immediate_transaction::<_, $crate::error::DbError, _>(async |$conn| $body).await
             }

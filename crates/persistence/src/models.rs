@@ -143,16 +143,23 @@ impl ItemRow {
 }
 
 impl<'a> NewEmailRow<'a> {
-    pub fn queued(email: &'a EmailMessage, order: &Order) -> Self {
+    /// Due at once for any dispatcher, or already claimed (first attempt,
+    /// leased until `claimed_until`) by the creating process.
+    pub fn queued(email: &'a EmailMessage, order: &Order, claimed_until: Option<domain::Timestamp>) -> Self {
         Self {
             order_id: email.order_id.into(),
             recipient: &email.recipient,
             subject: &email.subject,
             body: &email.body,
             state: EmailState::Pending.as_str(),
-            attempts: 0,
-            available_at: order.created_at().into(),
+            attempts: i32::from(claimed_until.is_some()),
+            available_at: claimed_until.unwrap_or(order.created_at()).into(),
             created_at: order.created_at().into(),
         }
+    }
+
+    /// Whether dispatchers must be told about it.
+    pub fn is_unclaimed(&self) -> bool {
+        self.attempts == 0
     }
 }

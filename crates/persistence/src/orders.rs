@@ -16,10 +16,10 @@ use tokio::sync::Notify;
 
 use crate::error::{DbError, bounded};
 use crate::models::{DeliveryRow, ItemRow, KeyRow, NewEmailRow, OrderRow};
-use crate::outbox::AnnounceQueued as _;
 use crate::pool::Pool;
 use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
+use crate::store::StoreNewOrder as _;
 
 /// Takes a key that is free or expired; returns it only if taken. `$n` are
 /// numbered in order of appearance, which SQLite binds positionally too.
@@ -155,20 +155,14 @@ impl SqlOrderRepository {
                     return Ok(holder.into_outcome());
                 }
             }
-            diesel::insert_into(orders::table).values(order_row).execute(conn).await?;
-            // Row by row: diesel-async cannot batch-insert on SQLite (diesel_async#277).
-            for item in item_rows {
-                diesel::insert_into(order_items::table).values(item).execute(conn).await?;
-            }
-            diesel::insert_into(email_outbox::table).values(email_row).execute(conn).await?;
-            conn.announce_queued().await?;
+            conn.store_new_order(order_row, item_rows, email_row).await?;
             Ok(CreateOutcome::Created)
         })
     }
 
     async fn delete_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, DbError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        with_connection!(&self.pool, |conn| {
+        with_writer!(&self.pool, |conn| {
             Ok(diesel::sql_query(PURGE_KEYS)
                 .bind::<Instant, _>(DbInstant(now))
                 .bind::<BigInt, _>(limit)
@@ -185,7 +179,7 @@ impl SqlOrderRepository {
         at: Timestamp,
     ) -> Result<Option<Order>, DbError> {
         let key = DbUuid::from(id);
-        let changed: usize = with_connection!(&self.pool, |conn| {
+        let changed: usize = with_writer!(&self.pool, |conn| {
             diesel::update(orders::table.filter(orders::id.eq(key)).filter(orders::version.eq(expected.get())))
                 .set((
                     orders::status.eq(to.as_str()),
@@ -215,12 +209,13 @@ impl OrderRepository for SqlOrderRepository {
         order: &Order,
         email: &EmailMessage,
         idempotency: Option<&IdempotencyRecord>,
+        claimed_until: Option<Timestamp>,
     ) -> Result<CreateOutcome, RepositoryError> {
         let order_row = OrderRow::from_order(order);
         let item_rows = ItemRow::from_order(order);
-        let email_row = NewEmailRow::queued(email, order);
+        let email_row = NewEmailRow::queued(email, order, claimed_until);
         let outcome = bounded(self.timeout, self.insert(&order_row, &item_rows, &email_row, idempotency)).await?;
-        if outcome == CreateOutcome::Created {
+        if outcome == CreateOutcome::Created && email_row.is_unclaimed() {
             self.email_queued.notify_one();
         }
         Ok(outcome)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{Array, BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
 use domain::{ClaimedEmail, EmailMessage, EmailOutbox, EmailState, RepositoryError, Timestamp};
 use tokio::sync::Notify;
@@ -29,6 +29,12 @@ const CLAIM_SQLITE: &str = "UPDATE email_outbox SET attempts = attempts + 1, ava
      ORDER BY available_at LIMIT ?3) \
      RETURNING order_id, recipient, subject, body, attempts";
 
+const SENT_POSTGRES: &str = "UPDATE email_outbox AS e SET state = 'sent', sent_at = $1, last_error = NULL \
+     FROM unnest($2::uuid[], $3::int4[]) AS sent(order_id, attempts) \
+     WHERE e.order_id = sent.order_id AND e.attempts = sent.attempts AND e.state = 'pending'";
+const SENT_SQLITE: &str = "UPDATE email_outbox SET state = 'sent', sent_at = $1, last_error = NULL \
+     WHERE state = 'pending' AND (order_id, attempts) IN";
+
 #[derive(Debug, QueryableByName)]
 struct ClaimRow {
     #[diesel(sql_type = Uuid)]
@@ -46,25 +52,8 @@ struct ClaimRow {
 /// The channel PostgreSQL carries "an email was queued" on, so a commit in one
 /// process wakes the dispatchers of all of them.
 pub(crate) const CHANNEL: &str = "email_outbox";
-
-/// Announces a queued email inside the creating transaction; PostgreSQL
-/// delivers the NOTIFY at commit (and drops it on rollback). SQLite has no
-/// such thing: its dispatcher lives in the same process and is woken directly.
-pub(crate) trait AnnounceQueued {
-    fn announce_queued(&mut self) -> impl std::future::Future<Output = diesel::QueryResult<()>> + Send;
-}
-
-impl AnnounceQueued for diesel_async::AsyncPgConnection {
-    async fn announce_queued(&mut self) -> diesel::QueryResult<()> {
-        diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(self).await.map(drop)
-    }
-}
-
-impl AnnounceQueued for crate::pool::SqliteConn {
-    async fn announce_queued(&mut self) -> diesel::QueryResult<()> {
-        Ok(())
-    }
-}
+/// Sent by the creating transaction on [`CHANNEL`].
+pub(crate) const NOTIFY: &str = "NOTIFY email_outbox";
 
 /// Listens on a dedicated connection (the notification stream borrows it for
 /// good) and turns each notification into a wake-up; reconnects with backoff.
@@ -136,11 +125,11 @@ impl SqlEmailOutbox {
     async fn claim(&self, now: Timestamp, limit: usize, lease: Duration) -> Result<Vec<ClaimedEmail>, DbError> {
         let sql = match self.pool {
             Pool::Postgres(_) => CLAIM_POSTGRES,
-            Pool::Sqlite(_) => CLAIM_SQLITE,
+            Pool::Sqlite(..) => CLAIM_SQLITE,
         };
         let lease_end = DbInstant(now.plus(lease));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<ClaimRow> = with_connection!(&self.pool, |conn| {
+        let rows: Vec<ClaimRow> = with_writer!(&self.pool, |conn| {
             diesel::sql_query(sql)
                 .bind::<Instant, _>(lease_end)
                 .bind::<Instant, _>(DbInstant(now))
@@ -149,6 +138,38 @@ impl SqlEmailOutbox {
                 .await?
         });
         Ok(rows.into_iter().map(ClaimedEmail::from).collect())
+    }
+
+    /// One UPDATE for a whole batch of sent emails, each fenced by its attempt.
+    /// On PostgreSQL the claims travel as two arrays, so the statement has one
+    /// shape for any batch and stays prepared; SQLite takes a row-value list.
+    async fn settle_sent(&self, emails: &[ClaimedEmail], at: Timestamp) -> Result<usize, DbError> {
+        let ids: Vec<DbUuid> = emails.iter().map(|e| DbUuid::from(e.message.order_id)).collect();
+        let attempts: Vec<i32> = emails.iter().map(|e| i32::try_from(e.attempt).unwrap_or(i32::MAX)).collect();
+        match &self.pool {
+            Pool::Postgres(pool) => {
+                let mut conn = pool.get().await?;
+                Ok(diesel::sql_query(SENT_POSTGRES)
+                    .bind::<Instant, _>(DbInstant(at))
+                    .bind::<Array<Uuid>, _>(&ids)
+                    .bind::<Array<Integer>, _>(&attempts)
+                    .execute(&mut *conn)
+                    .await?)
+            }
+            Pool::Sqlite(pool, writer) => {
+                let claims: Vec<String> =
+                    (0..emails.len()).map(|i| format!("(${}, ${})", 2 * i + 2, 2 * i + 3)).collect();
+                let sql = format!("{SENT_SQLITE} ({})", claims.join(", "));
+                let mut query =
+                    diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>().bind::<Instant, _>(DbInstant(at));
+                for (id, attempt) in ids.iter().zip(&attempts) {
+                    query = query.bind::<Uuid, _>(*id).bind::<Integer, _>(*attempt);
+                }
+                let _writing = writer.lock().await;
+                let mut conn = pool.get().await?;
+                Ok(query.execute(&mut *conn).await?)
+            }
+        }
     }
 
     /// Applies an outcome only to the claim that is still current: same email,
@@ -172,7 +193,7 @@ impl SqlEmailOutbox {
             email_outbox::sent_at.eq(sent_at.map(DbInstant)),
             email_outbox::last_error.eq(error),
         );
-        let changed: usize = with_connection!(&self.pool, |conn| {
+        let changed: usize = with_writer!(&self.pool, |conn| {
             match retry_at {
                 Some(at) => {
                     diesel::update(claim)
@@ -198,8 +219,11 @@ impl EmailOutbox for SqlEmailOutbox {
         bounded(self.timeout, self.claim(now, limit, lease)).await
     }
 
-    async fn record_sent(&self, email: &ClaimedEmail, at: Timestamp) -> Result<bool, RepositoryError> {
-        bounded(self.timeout, self.settle(email, EmailState::Sent, Some(at), None, None)).await
+    async fn record_sent(&self, emails: &[ClaimedEmail], at: Timestamp) -> Result<usize, RepositoryError> {
+        if emails.is_empty() {
+            return Ok(0);
+        }
+        bounded(self.timeout, self.settle_sent(emails, at)).await
     }
 
     async fn record_failure(

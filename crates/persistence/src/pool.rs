@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::SqliteConnection;
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, PoolableConnection, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt as _;
@@ -65,15 +67,15 @@ impl Default for PoolOptions {
 pub enum Pool {
     /// PostgreSQL.
     Postgres(PgPool),
-    /// SQLite.
-    Sqlite(SqlitePool),
+    /// SQLite, and the lock its writers in this process take turns on.
+    Sqlite(SqlitePool, std::sync::Arc<tokio::sync::Mutex<()>>),
 }
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Pool::Postgres(pool) => f.debug_tuple("Postgres").field(&pool.state()).finish(),
-            Pool::Sqlite(pool) => f.debug_tuple("Sqlite").field(&pool.state()).finish(),
+            Pool::Sqlite(pool, _) => f.debug_tuple("Sqlite").field(&pool.state()).finish(),
         }
     }
 }
@@ -100,7 +102,16 @@ where
 }
 
 pub(crate) fn postgres(url: &str, options: &PoolOptions) -> PgPool {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url);
+    let mut config = ManagerConfig::<AsyncPgConnection>::default();
+    // Checked out connections are checked without a round trip: a connection
+    // whose socket closed (a database restart) is dropped and replaced; one
+    // that is merely idle costs nothing. The default runs `SELECT 1` on every
+    // checkout, one extra round trip per request.
+    config.recycling_method = RecyclingMethod::CustomFunction(Box::new(|conn| {
+        let broken = conn.is_broken();
+        async move { if broken { Err(diesel::result::Error::BrokenTransactionManager) } else { Ok(()) } }.boxed()
+    }));
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
     builder(options).build_unchecked(manager)
 }
 
@@ -111,6 +122,8 @@ pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA jour
 
 pub(crate) fn sqlite(path: &Path, options: &PoolOptions) -> SqlitePool {
     let mut config = ManagerConfig::<SqliteConn>::default();
+    // A local file needs no liveness check.
+    config.recycling_method = RecyclingMethod::Fast;
     config.custom_setup = Box::new(|url| {
         let url = url.to_owned();
         async move {

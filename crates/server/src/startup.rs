@@ -49,17 +49,19 @@ impl Application {
         tracing::info!(backend = database.backend(), "database ready");
 
         let stop_dispatcher = CancellationToken::new();
+        let ttl = settings.idempotency_ttl;
+        let mut handoff = None;
         let dispatcher = if settings.dispatch {
             let dispatcher = OutboxDispatcher::new(Arc::new(database.outbox()), sender, settings.dispatcher.clone());
+            handoff = Some(dispatcher.handoff());
             tokio::spawn(dispatcher.run(stop_dispatcher.clone()))
         } else {
             tracing::info!("MAIL_DISPATCHER=off: queued emails are left to other processes");
             tokio::spawn(async {})
         };
+        let janitor = OrderService::new(Arc::new(database.orders())).with_idempotency_ttl(ttl);
+        tokio::spawn(purge_expired_keys(janitor, stop_dispatcher.clone()));
 
-        let orders = OrderService::new(Arc::new(database.orders())).with_idempotency_ttl(settings.idempotency_ttl);
-        tokio::spawn(purge_expired_keys(orders.clone(), stop_dispatcher.clone()));
-        let state = AppState { orders, body_timeout: settings.http.body_timeout };
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("could not listen on BIND_ADDR={}", settings.bind_addr))?;
         let port = listener.local_addr().context("listener has no address")?.port();
@@ -69,19 +71,29 @@ impl Application {
             Duration::ZERO => KeepAlive::Disabled,
             idle => KeepAlive::Timeout(idle),
         };
-        let server = HttpServer::new(move || api::app(state.clone()))
-            // We handle SIGTERM/SIGINT ourselves, to stop the dispatcher too.
-            .disable_signals()
-            .shutdown_timeout(settings.shutdown_timeout.as_secs())
-            .workers(workers)
-            .client_request_timeout(limits.head_timeout)
-            .client_disconnect_timeout(Duration::from_secs(1))
-            .keep_alive(keep_alive)
-            // actix counts per worker.
-            .max_connections(limits.max_connections.div_ceil(workers))
-            .listen(listener)
-            .context("could not start the HTTP server")?
-            .run();
+        // Each HTTP worker gets its own share of the pool (see Database::with_own_pool).
+        let per_worker = settings.pool.max_size.div_ceil(u32::try_from(workers).unwrap_or(u32::MAX));
+        let body_timeout = settings.http.body_timeout;
+        let server = HttpServer::new(move || {
+            let mut orders =
+                OrderService::new(Arc::new(database.with_own_pool(per_worker).orders())).with_idempotency_ttl(ttl);
+            if let Some(handoff) = &handoff {
+                orders = orders.with_handoff(handoff.clone());
+            }
+            api::app(AppState { orders, body_timeout })
+        })
+        // We handle SIGTERM/SIGINT ourselves, to stop the dispatcher too.
+        .disable_signals()
+        .shutdown_timeout(settings.shutdown_timeout.as_secs())
+        .workers(workers)
+        .client_request_timeout(limits.head_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .keep_alive(keep_alive)
+        // actix counts per worker.
+        .max_connections(limits.max_connections.div_ceil(workers))
+        .listen(listener)
+        .context("could not start the HTTP server")?
+        .run();
         tracing::info!(address = %settings.bind_addr, port, "listening");
         Ok(Self { port, server, dispatcher, stop_dispatcher, shutdown_timeout: settings.shutdown_timeout })
     }

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""`make bench`: the service against the database's own limit, in one run.
+
+Builds the release binary, then on this machine (load generator, server and
+database all local):
+  1. POST /orders on PostgreSQL for CREATE_SECONDS, 32 connections (wrk);
+  2. GET /orders?limit=50 over those orders for LIST_SECONDS;
+  3. POST /orders on SQLite;
+  4. pgbench, same concurrency, on an identical fresh database, running the
+     SQL the service runs per order (pgbench_create.sql) and per list
+     (pgbench_list.sql);
+and measures the server's peak RSS, how long the email queue takes to drain
+after the create run, and start-up time on a fresh SQLite file. Prints one
+table and writes target/bench/latest.json.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+OUT = ROOT / "target" / "bench"
+BINARY = ROOT / "target" / "release" / "orders-server"
+ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+CREATE_SECONDS = int(os.environ.get("BENCH_CREATE_SECONDS", "20"))
+LIST_SECONDS = int(os.environ.get("BENCH_LIST_SECONDS", "10"))
+SERVER_ENV = {
+    "RUST_LOG": "warn",
+    "LOG_FORMAT": "json",
+    "DATABASE_POOL_SIZE": os.environ.get("BENCH_POOL_SIZE", "16"),
+}
+
+
+def run(*args, **kwargs):
+    return subprocess.run(args, check=True, text=True, capture_output=True, **kwargs)
+
+
+def psql(sql, url=ADMIN_URL):
+    return run("psql", url, "-XAtqc", sql).stdout.strip()
+
+
+def database_url(name):
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def fresh_database(name):
+    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(f"CREATE DATABASE {name}")
+    return database_url(name)
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ready(port):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+class Server:
+    """The release binary, started with `database`, stopped with SIGTERM."""
+
+    def __init__(self, database):
+        self.port = free_port()
+        env = dict(os.environ, **SERVER_ENV, DATABASE_URL=database, BIND_ADDR=f"127.0.0.1:{self.port}")
+        self.log = open(OUT / f"server-{self.port}.log", "w")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen([BINARY], env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=OUT)
+        while not ready(self.port):
+            if self.process.poll() is not None:
+                sys.exit(f"bench: the server exited; see {self.log.name}")
+            time.sleep(0.001)
+        self.startup = time.perf_counter() - self.started
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def peak_rss_mib(self):
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=30)
+        self.log.close()
+
+
+def wrk(url, seconds, script=None):
+    args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    if script:
+        args += ["-s", str(BENCH / script)]
+    out = run(*args, url).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket:
+        errors += sum(int(n) for n in socket.groups())
+    return {"rps": rps, "p50_ms": latency(out, "50"), "p99_ms": latency(out, "99"), "errors": errors}
+
+
+def latency(out, percentile):
+    value, unit = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)$", out, re.M).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def pgbench(url, script, seconds):
+    log_dir = Path(tempfile.mkdtemp(dir=OUT))
+    args = ["pgbench", "-n", "-M", "prepared", f"-c{CONNECTIONS}", "-j2", f"-T{seconds}",
+            "-l", "--log-prefix", str(log_dir / "tx"), "-f", str(BENCH / script), url]
+    out = run(*args).stdout
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))
+    failed = int(re.search(r"number of failed transactions: (\d+)", out).group(1))
+    latencies = sorted(int(line.split()[2]) for log in log_dir.iterdir() for line in log.read_text().splitlines())
+    shutil.rmtree(log_dir)
+    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] / 1000
+    return {"rps": tps, "p50_ms": p(0.50), "p99_ms": p(0.99), "errors": failed}
+
+
+def migrate(url):
+    for up in sorted((ROOT / "migrations" / "postgres").glob("*/up.sql")):
+        run("psql", url, "-Xq", "-v", "ON_ERROR_STOP=1", "-f", str(up))
+
+
+def drain_seconds(url, end_of_load):
+    """Waits for the queue to empty; returns seconds since the load ended."""
+    while int(psql("SELECT count(*) FROM email_outbox WHERE state = 'pending'", url)) > 0:
+        if time.perf_counter() - end_of_load > 120:
+            return float("inf")
+        time.sleep(0.01)
+    return time.perf_counter() - end_of_load
+
+
+def startup_ms(samples=5):
+    times = []
+    for _ in range(samples):
+        with tempfile.TemporaryDirectory(dir=OUT) as folder:
+            server = Server(f"sqlite://{folder}/orders.db")
+            times.append(server.startup * 1000)
+            server.stop()
+    return statistics.median(times)
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    for tool, package in (("wrk", "wrk"), ("pgbench", "postgresql-client")):
+        if not shutil.which(tool):
+            print(f"bench: installing {package}")
+            subprocess.run(["apt-get", "install", "-y", "-q", package], check=True, capture_output=True)
+    print("bench: building the release binary")
+    subprocess.run(["cargo", "build", "--release", "-p", "server", "--bin", "orders-server"], check=True, cwd=ROOT)
+    results = {"connections": CONNECTIONS, "create_seconds": CREATE_SECONDS, "list_seconds": LIST_SECONDS}
+
+    print("bench: start-up on a fresh SQLite file")
+    results["startup_ms"] = startup_ms()
+
+    print(f"bench: service, PostgreSQL, POST /orders for {CREATE_SECONDS} s")
+    service_url = fresh_database("orders_bench_service")
+    server = Server(service_url)
+    results["pg_create"] = wrk(server.url("/orders"), CREATE_SECONDS, "create.lua")
+    end = time.perf_counter()
+    results["pg_create"]["queue_at_end"] = int(psql("SELECT count(*) FROM email_outbox WHERE state = 'pending'", service_url))
+    results["email_drain_s"] = drain_seconds(service_url, end)
+    results["email_last_sent_after_last_create_s"] = float(psql(
+        "SELECT extract(epoch FROM (SELECT max(sent_at) FROM email_outbox) - (SELECT max(created_at) FROM orders))",
+        service_url))
+    results["orders_created"] = int(psql("SELECT count(*) FROM orders", service_url))
+    psql("ANALYZE", service_url)
+    print(f"bench: service, PostgreSQL, GET /orders?limit=50 for {LIST_SECONDS} s")
+    results["pg_list"] = wrk(server.url("/orders?limit=50"), LIST_SECONDS)
+    results["peak_rss_mib"] = server.peak_rss_mib()
+    server.stop()
+
+    print(f"bench: service, SQLite, POST /orders for {CREATE_SECONDS} s")
+    with tempfile.TemporaryDirectory(dir=OUT) as folder:
+        server = Server(f"sqlite://{folder}/orders.db")
+        results["sqlite_create"] = wrk(server.url("/orders"), CREATE_SECONDS, "create.lua")
+        results["sqlite_peak_rss_mib"] = server.peak_rss_mib()
+        server.stop()
+
+    print(f"bench: pgbench, the same SQL, {CONNECTIONS} clients")
+    baseline_url = fresh_database("orders_bench_baseline")
+    migrate(baseline_url)
+    results["pgbench_create"] = pgbench(baseline_url, "pgbench_create.sql", CREATE_SECONDS)
+    psql("ANALYZE", baseline_url)
+    results["pgbench_list"] = pgbench(baseline_url, "pgbench_list.sql", LIST_SECONDS)
+    for name in ("orders_bench_service", "orders_bench_baseline"):
+        psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    results["create_ratio"] = results["pg_create"]["rps"] / results["pgbench_create"]["rps"]
+    results["list_ratio"] = results["pg_list"]["rps"] / results["pgbench_list"]["rps"]
+    results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    results["commit"] = run("git", "rev-parse", "--short", "HEAD", cwd=ROOT).stdout.strip()
+    (OUT / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+
+
+def print_table(r):
+    rows = [
+        ("create, PostgreSQL (service)", r["pg_create"]),
+        ("create, PostgreSQL (pgbench)", r["pgbench_create"]),
+        ("list 50, PostgreSQL (service)", r["pg_list"]),
+        ("list 50, PostgreSQL (pgbench)", r["pgbench_list"]),
+        ("create, SQLite (service)", r["sqlite_create"]),
+    ]
+    print()
+    print(f"| run ({r['connections']} connections) | req/s | p50 ms | p99 ms | errors |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, row in rows:
+        print(f"| {name} | {row['rps']:.0f} | {row['p50_ms']:.2f} | {row['p99_ms']:.2f} | {row['errors']} |")
+    print()
+    print(f"| measure | value | target |")
+    print("| --- | ---: | ---: |")
+    print(f"| create: service / pgbench | {r['create_ratio']:.2f} | ≥ 0.75 |")
+    print(f"| list: service / pgbench | {r['list_ratio']:.2f} | ≥ 0.75 |")
+    print(f"| emails pending when the create run ended | {r['pg_create']['queue_at_end']} | |")
+    print(f"| queue empty after the create run | {r['email_drain_s']:.2f} s | ≤ 2 s |")
+    print(f"| last email sent after last order created | {r['email_last_sent_after_last_create_s']:.2f} s | |")
+    print(f"| server peak RSS (PostgreSQL create + list) | {r['peak_rss_mib']:.1f} MiB | ≤ 64 MiB |")
+    print(f"| server peak RSS (SQLite create) | {r['sqlite_peak_rss_mib']:.1f} MiB | ≤ 64 MiB |")
+    print(f"| start-up to ready, fresh SQLite (median of 5) | {r['startup_ms']:.0f} ms | ≤ 300 ms |")
+    print(f"\norders created on PostgreSQL: {r['orders_created']}; figures in target/bench/latest.json")
+
+
+if __name__ == "__main__":
+    main()
