@@ -35,8 +35,10 @@ ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 CREATE_SECONDS = int(os.environ.get("BENCH_CREATE_SECONDS", "20"))
 LIST_SECONDS = int(os.environ.get("BENCH_LIST_SECONDS", "10"))
+# The server runs as deployed: JSON logs at INFO (a line per request and per
+# email). BENCH_RUST_LOG=warn shows what the logging costs.
 SERVER_ENV = {
-    "RUST_LOG": "warn",
+    "RUST_LOG": os.environ.get("BENCH_RUST_LOG", "info"),
     "LOG_FORMAT": "json",
     "DATABASE_POOL_SIZE": os.environ.get("BENCH_POOL_SIZE", "16"),
 }
@@ -167,7 +169,8 @@ def main():
             subprocess.run(["apt-get", "install", "-y", "-q", package], check=True, capture_output=True)
     print("bench: building the release binary")
     subprocess.run(["cargo", "build", "--release", "-p", "server", "--bin", "orders-server"], check=True, cwd=ROOT)
-    results = {"connections": CONNECTIONS, "create_seconds": CREATE_SECONDS, "list_seconds": LIST_SECONDS}
+    results = {"connections": CONNECTIONS, "create_seconds": CREATE_SECONDS, "list_seconds": LIST_SECONDS,
+               "server_env": SERVER_ENV, "cpus": os.cpu_count()}
 
     print("bench: start-up on a fresh SQLite file")
     results["startup_ms"] = startup_ms()
@@ -237,7 +240,8 @@ def print_table(r):
     print(f"| server peak RSS (PostgreSQL create + list) | {r['peak_rss_mib']:.1f} MiB | ≤ 64 MiB |")
     print(f"| server peak RSS (SQLite create) | {r['sqlite_peak_rss_mib']:.1f} MiB | ≤ 64 MiB |")
     print(f"| start-up to ready, fresh SQLite (median of 5) | {r['startup_ms']:.0f} ms | ≤ 300 ms |")
-    print(f"\norders created on PostgreSQL: {r['orders_created']}; figures in target/bench/latest.json")
+    print(f"\norders created on PostgreSQL: {r['orders_created']}; server {r['server_env']}; {r['cpus']} CPUs shared by "
+          "the load generator, the server and PostgreSQL; figures in target/bench/latest.json")
 
 
 if __name__ == "__main__":

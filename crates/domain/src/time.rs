@@ -58,20 +58,28 @@ impl From<DateTime<Utc>> for Timestamp {
 }
 
 impl fmt::Display for Timestamp {
-    /// `2026-11-24T18:00:00.123456Z`.
+    /// `2026-11-24T18:00:00.123456Z`, written digit by digit: a page of
+    /// orders writes three of these per order, and `{:02}` padding through
+    /// the formatting machinery showed in the profile.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.0;
-        write!(
-            f,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second(),
-            t.timestamp_subsec_micros()
-        )
+        let mut text = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut value: u32| {
+            for slot in text[at..at + width].iter_mut().rev() {
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        // Years outside 0..=9999 cannot be written in this fixed form; they
+        // cannot be stored either (PostgreSQL and the cursor both reject them).
+        put(0, 4, u32::try_from(t.year()).unwrap_or(0).min(9999));
+        put(5, 2, t.month());
+        put(8, 2, t.day());
+        put(11, 2, t.hour());
+        put(14, 2, t.minute());
+        put(17, 2, t.second());
+        put(20, 6, t.timestamp_subsec_micros());
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
