@@ -12,6 +12,7 @@ on_both_backends!(
     an_idle_server_sends_at_once_not_at_the_next_sweep,
     smtp_delivers_recipient_subject_message_id_and_body,
     smtp_refusals_are_retried_and_rejections_are_final,
+    a_dispatcher_with_no_room_leaves_new_emails_to_the_shared_queue,
 );
 
 async fn create(app: &TestApp, email: &str) -> harness::Response {
@@ -171,4 +172,28 @@ async fn smtp_refusals_are_retried_and_rejections_are_final(backend: Backend) {
     assert_eq!(failed["confirmation_email"]["state"], "failed");
     assert_eq!(failed["confirmation_email"]["attempts"], 1);
     assert!(failed["confirmation_email"]["last_error"].as_str().unwrap().contains("550"));
+}
+
+async fn a_dispatcher_with_no_room_leaves_new_emails_to_the_shared_queue(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    sink.set_mode(SinkMode::Stall);
+    // One email at a time and room for four more in memory.
+    let app = smtp_app(backend, &sink, &[("MAIL_BATCH_SIZE", "1")]).await;
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        ids.push(app.create_order(&sample_order()).await["id"].as_str().unwrap().to_owned());
+    }
+    // The dispatcher is stuck on its first send: at most 1 + 4 emails were
+    // claimed at creation, the others wait unclaimed in the table.
+    let unclaimed = app.db.count("email_outbox WHERE attempts = 0").await;
+    assert!(unclaimed >= 5, "{unclaimed} unclaimed");
+    sink.set_mode(SinkMode::Accept);
+    for id in &ids {
+        let status = app.settled_email(id).await;
+        assert_eq!(status["confirmation_email"]["state"], "sent");
+        assert_eq!(status["confirmation_email"]["attempts"], 1);
+    }
+    let counts = sink.message_id_counts();
+    assert_eq!(counts.len(), 10);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
 }

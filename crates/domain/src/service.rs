@@ -215,6 +215,8 @@ mod tests {
     struct InMemory {
         orders: Mutex<HashMap<OrderId, Order>>,
         keys: Mutex<HashMap<String, IdempotencyRecord>>,
+        /// Whether each created order's email came claimed.
+        claims: Mutex<Vec<bool>>,
         interfere: Mutex<Option<OrderStatus>>,
     }
 
@@ -254,7 +256,7 @@ mod tests {
             order: &Order,
             _: &EmailMessage,
             idempotency: Option<&IdempotencyRecord>,
-            _: Option<Timestamp>,
+            claimed_until: Option<Timestamp>,
         ) -> Result<CreateOutcome, RepositoryError> {
             if let Some(record) = idempotency {
                 let mut keys = self.keys.lock().unwrap();
@@ -267,6 +269,7 @@ mod tests {
                 keys.insert(record.request.key.to_string(), record.clone());
             }
             self.orders.lock().unwrap().insert(order.id(), order.clone());
+            self.claims.lock().unwrap().push(claimed_until.is_some());
             Ok(CreateOutcome::Created)
         }
         async fn purge_expired_keys(&self, now: Timestamp, _: usize) -> Result<usize, RepositoryError> {
@@ -355,6 +358,49 @@ mod tests {
         block_on(service.place(new_order(), keyed("k1", "f1"), render)).unwrap();
         let err = block_on(service.place(new_order(), keyed("k1", "f2"), render)).unwrap_err();
         assert!(matches!(err, OrderError::IdempotencyKeyReused));
+    }
+
+    /// Hands over to a vector, with room for `room` emails.
+    struct Collecting {
+        room: Mutex<usize>,
+        handed: Arc<Mutex<Vec<ClaimedEmail>>>,
+    }
+
+    impl EmailHandoff for Collecting {
+        fn reserve(&self) -> Option<crate::ports::HandoffSlot> {
+            let mut room = self.room.lock().unwrap();
+            *room = room.checked_sub(1)?;
+            let handed = self.handed.clone();
+            Some(crate::ports::HandoffSlot::new(move |email| handed.lock().unwrap().push(email)))
+        }
+        fn lease(&self) -> Duration {
+            Duration::from_secs(60)
+        }
+    }
+
+    #[test]
+    fn new_emails_are_handed_over_while_there_is_room() {
+        let repo = Arc::new(InMemory::default());
+        let handed = Arc::new(Mutex::new(Vec::new()));
+        let service = OrderService::new(repo.clone())
+            .with_handoff(Arc::new(Collecting { room: Mutex::new(1), handed: handed.clone() }));
+        let Placed::Created(first) = block_on(service.place(new_order(), None, render)).unwrap() else { panic!() };
+        block_on(service.place(new_order(), None, render)).unwrap();
+        let handed = handed.lock().unwrap();
+        assert_eq!(handed.len(), 1, "the second email found no room and was left to the queue");
+        assert_eq!((handed[0].message.order_id, handed[0].attempt), (first.order_id, 1));
+        assert_eq!(*repo.claims.lock().unwrap(), [true, false]);
+    }
+
+    #[test]
+    fn a_failed_create_hands_nothing_over() {
+        let repo = Arc::new(InMemory::default());
+        let handed = Arc::new(Mutex::new(Vec::new()));
+        let service = OrderService::new(repo.clone())
+            .with_handoff(Arc::new(Collecting { room: Mutex::new(5), handed: handed.clone() }));
+        block_on(service.place(new_order(), keyed("k", "f1"), render)).unwrap();
+        assert!(block_on(service.place(new_order(), keyed("k", "f2"), render)).is_err());
+        assert_eq!(handed.lock().unwrap().len(), 1);
     }
 
     #[test]

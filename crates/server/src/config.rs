@@ -129,6 +129,7 @@ impl Settings {
             },
             dispatcher: DispatcherConfig {
                 max_attempts: env.number("MAIL_MAX_ATTEMPTS", defaults.max_attempts, 1..=100)?,
+                batch_size: env.number("MAIL_BATCH_SIZE", defaults.batch_size, 1..=1000)?,
                 backoff_base: Duration::from_millis(env.number("MAIL_RETRY_BASE_MS", 1000, 1..=3_600_000)?),
                 sweep_interval: Duration::from_millis(env.number("MAIL_SWEEP_INTERVAL_MS", 5000, 10..=3_600_000)?),
                 lease: Duration::from_secs(env.number("MAIL_LEASE_SECS", 60, 1..=86_400)?),
