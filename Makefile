@@ -3,7 +3,8 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: run run-release test lint fmt guard doc build clean fuzz browser-deps bench
+.PHONY: run run-release test lint fmt guard doc build clean fuzz browser-deps bench \
+	docker-build docker-up docker-down docker-test docker-check
 
 ## Start the service on the embedded default (SQLite in ./data), http://127.0.0.1:8000
 run:
@@ -58,6 +59,31 @@ bench:
 
 build:
 	$(CARGO) build --release -p server --bin orders-server
+
+# Docker Compose v2 (`docker compose`) when present, else v1 (`docker-compose`).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE_FILE := docker/compose.yml
+
+## The runtime image, tagged orders:latest.
+docker-build:
+	docker build -f docker/Dockerfile --target runtime -t orders:latest .
+
+## Build and start the API with PostgreSQL: http://localhost:8000 (docs at /docs).
+docker-up:
+	$(COMPOSE) -f $(COMPOSE_FILE) up -d --build api
+	@echo "orders: http://localhost:8000 (docs: http://localhost:8000/docs)"
+
+docker-down:
+	$(COMPOSE) -f $(COMPOSE_FILE) --profile mail --profile test down
+
+## The test suite inside a container, against the compose PostgreSQL.
+docker-test:
+	$(COMPOSE) -f $(COMPOSE_FILE) --profile test build test
+	$(COMPOSE) -f $(COMPOSE_FILE) --profile test run --rm test
+
+## What CI checks without a Docker engine (docker/check.sh).
+docker-check:
+	docker/check.sh
 
 clean:
 	$(CARGO) clean

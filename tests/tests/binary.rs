@@ -77,3 +77,25 @@ async fn an_unreachable_database_fails_start_up_with_its_cause() {
     assert!(last.to_lowercase().contains("connect"), "the cause is named: {last}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[actix_web::test]
+async fn the_healthcheck_subcommand_reports_readiness() {
+    let dir = temp_dir("healthcheck");
+    let mut server = ServerProcess::start(&dir, &[]);
+    server.wait_ready().await;
+    let check = |port: u16| {
+        std::process::Command::new(harness::server_binary())
+            .arg("healthcheck")
+            .env("BIND_ADDR", format!("0.0.0.0:{port}"))
+            .output()
+            .unwrap()
+    };
+    let healthy = check(server.port);
+    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
+    server.signal("TERM");
+    server.wait_exit().await;
+    let stopped = check(server.port);
+    assert_eq!(stopped.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&stopped.stderr).starts_with("orders-server healthcheck:"));
+    let _ = std::fs::remove_dir_all(dir);
+}

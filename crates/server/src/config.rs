@@ -5,6 +5,34 @@ use std::time::Duration;
 use notifications::{DispatcherConfig, SmtpConfig};
 use persistence::{DatabaseUrl, PoolOptions};
 
+/// Every environment variable the server reads (besides `RUST_LOG`, read by
+/// the log filter). The README documents each; tests check the container
+/// files use no other.
+pub const VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "DATABASE_POOL_SIZE",
+    "DATABASE_TIMEOUT_MS",
+    "BIND_ADDR",
+    "HTTP_WORKERS",
+    "HTTP_HEAD_TIMEOUT_MS",
+    "HTTP_BODY_TIMEOUT_MS",
+    "HTTP_KEEP_ALIVE_SECS",
+    "HTTP_MAX_CONNECTIONS",
+    "LOG_FORMAT",
+    "MAIL_TRANSPORT",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "SMTP_TIMEOUT_SECS",
+    "MAIL_DISPATCHER",
+    "MAIL_BATCH_SIZE",
+    "MAIL_MAX_ATTEMPTS",
+    "MAIL_RETRY_BASE_MS",
+    "MAIL_SWEEP_INTERVAL_MS",
+    "MAIL_LEASE_SECS",
+    "IDEMPOTENCY_TTL_SECS",
+    "SHUTDOWN_TIMEOUT_SECS",
+];
+
 /// A setting that cannot be used, named so the operator can fix it.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: {reason} (got {value:?})")]
@@ -190,6 +218,24 @@ mod tests {
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn variables_lists_exactly_what_is_read() {
+        let read = std::cell::RefCell::new(Vec::new());
+        Settings::from_lookup(|name| {
+            read.borrow_mut().push(name.to_owned());
+            (name == "MAIL_TRANSPORT")
+                .then(|| "smtp".to_owned())
+                .or_else(|| (name == "SMTP_URL").then(|| "smtp://127.0.0.1:25".to_owned()))
+        })
+        .unwrap();
+        let mut read = read.into_inner();
+        read.sort();
+        read.dedup();
+        let mut listed: Vec<String> = VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+        listed.sort();
+        assert_eq!(read, listed);
     }
 
     #[test]

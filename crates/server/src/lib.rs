@@ -2,5 +2,6 @@
 //! build the same [`startup::Application`] in-process.
 
 pub mod config;
+pub mod healthcheck;
 pub mod startup;
 pub mod telemetry;
