@@ -10,31 +10,10 @@
 //! in-process lock instead of spinning in SQLite's busy handler, which keeps
 //! their tail latency flat. Readers never wait for it (WAL).
 
-/// Runs `$body` with `$conn` bound to a pooled connection (for reads).
-macro_rules! with_connection {
-    ($pool:expr, |$conn:ident| $body:expr) => {
-        match $pool {
-            $crate::pool::Pool::Postgres(pool) => {
-                #[allow(dead_code)]
-                type Backend = diesel::pg::Pg;
-                let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
-                let $conn = &mut *pooled;
-                $body
-            }
-            $crate::pool::Pool::Sqlite(pool, _) => {
-                #[allow(dead_code)]
-                type Backend = diesel::sqlite::Sqlite;
-                let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
-                let $conn = &mut *pooled;
-                $body
-            }
-        }
-    };
-}
-
-/// Runs `$body` with `$conn` bound to a pooled connection that may write.
-macro_rules! with_writer {
-    ($pool:expr, |$conn:ident| $body:expr) => {
+/// Runs `$body` with `$conn` bound to a pooled connection, as a `read`er or
+/// a `write`r (which, on SQLite, first takes the in-process writer lock).
+macro_rules! on_connection {
+    ($pool:expr, $access:ident, |$conn:ident| $body:expr) => {
         match $pool {
             $crate::pool::Pool::Postgres(pool) => {
                 #[allow(dead_code)]
@@ -46,12 +25,32 @@ macro_rules! with_writer {
             $crate::pool::Pool::Sqlite(pool, writer) => {
                 #[allow(dead_code)]
                 type Backend = diesel::sqlite::Sqlite;
-                let _writing = writer.lock().await;
+                let _writing = on_connection!(@$access writer);
                 let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
                 let $conn = &mut *pooled;
                 $body
             }
         }
+    };
+    (@read $writer:ident) => {{
+        let _ = $writer;
+    }};
+    (@write $writer:ident) => {
+        $writer.lock().await
+    };
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection (for reads).
+macro_rules! with_connection {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        on_connection!($pool, read, |$conn| $body)
+    };
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection that may write.
+macro_rules! with_writer {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        on_connection!($pool, write, |$conn| $body)
     };
 }
 
