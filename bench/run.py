@@ -90,6 +90,9 @@ class Server:
         while not ready(self.port):
             if self.process.poll() is not None:
                 sys.exit(f"bench: the server exited; see {self.log.name}")
+            if time.perf_counter() - self.started > 60:
+                self.process.kill()
+                sys.exit(f"bench: the server was not ready within 60 s; see {self.log.name}")
             time.sleep(0.001)
         self.startup = time.perf_counter() - self.started
 
@@ -183,8 +186,8 @@ def main():
     results["pg_create"]["queue_at_end"] = int(psql("SELECT count(*) FROM email_outbox WHERE state = 'pending'", service_url))
     results["email_drain_s"] = drain_seconds(service_url, end)
     results["email_last_sent_after_last_create_s"] = float(psql(
-        "SELECT extract(epoch FROM (SELECT max(sent_at) FROM email_outbox) - (SELECT max(created_at) FROM orders))",
-        service_url))
+        "SELECT coalesce(extract(epoch FROM (SELECT max(sent_at) FROM email_outbox) - (SELECT max(created_at) FROM orders)), "
+        "'NaN')", service_url))
     results["orders_created"] = int(psql("SELECT count(*) FROM orders", service_url))
     psql("ANALYZE", service_url)
     print(f"bench: service, PostgreSQL, GET /orders?limit=50 for {LIST_SECONDS} s")

@@ -141,7 +141,8 @@ impl Api {
     pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Response {
         let mut request = self.client.request(method, format!("{}{path}", self.address));
         for (name, value) in headers {
-            request = request.insert_header((*name, *value));
+            // Appended: a test may send a header twice.
+            request = request.append_header((*name, *value));
         }
         let sent = match body {
             Some(body) => request.send_body(body.to_vec()).await,

@@ -6,6 +6,8 @@ use serde_json::json;
 on_both_backends!(
     if_match_guards_status_changes,
     a_mismatch_wins_over_an_invalid_transition,
+    a_list_may_span_several_if_match_lines,
+    of_concurrent_star_changes_exactly_one_wins,
     of_concurrent_conditional_changes_exactly_one_wins,
     concurrent_unconditional_changes_lose_no_update,
 );
@@ -40,11 +42,36 @@ async fn if_match_guards_status_changes(backend: Backend) {
     let read = app.get(&format!("/orders/{id}")).await;
     assert_eq!((read.json()["status"].as_str(), read.header("etag")), (Some("delivered"), Some("\"4\"")));
 
-    for malformed in ["2", "\"2", "\"a\"b\""] {
+    // Strong comparison is of the exact text.
+    for other_spelling in ["\"04\"", "\"+4\"", "\" 4\""] {
+        patch(&app, &id, "cancelled", Some(other_spelling)).await.problem(412, "precondition_failed");
+    }
+    for malformed in ["2", "\"2", "\"a\"b\"", "*, \"4\""] {
         patch(&app, &id, "cancelled", Some(malformed)).await.problem(400, "invalid_header");
     }
     // `*` on an order that does not exist is still a 404.
     patch(&app, "00000000-0000-7000-8000-000000000000", "cancelled", Some("*")).await.problem(404, "not_found");
+}
+
+async fn a_list_may_span_several_if_match_lines(backend: Backend) {
+    let app = spawn_app_with(backend, &[]).await;
+    let id = new_order(&app).await;
+    let headers = [("if-match", "\"7\", \"8\""), ("if-match", "\"1\"")];
+    let response = app.patch_json(&format!("/orders/{id}/status"), &json!({"status": "processing"}), &headers).await;
+    assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+}
+
+async fn of_concurrent_star_changes_exactly_one_wins(backend: Backend) {
+    let app = spawn_app_with(backend, &[("DATABASE_POOL_SIZE", "10"), ("HTTP_WORKERS", "4")]).await;
+    for round in 0..3 {
+        let id = new_order(&app).await;
+        let requests = (0..10).map(|_| patch(&app, &id, "processing", Some("*")));
+        let statuses: Vec<u16> = futures_util::future::join_all(requests).await.iter().map(|r| r.status).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "round {round}: {statuses:?}");
+        // The losers saw either the old version (lost the compare-and-set: 412)
+        // or already the new status (processing → processing: 409).
+        assert!(statuses.iter().all(|s| [200, 409, 412].contains(s)), "round {round}: {statuses:?}");
+    }
 }
 
 async fn a_mismatch_wins_over_an_invalid_transition(backend: Backend) {

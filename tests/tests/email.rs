@@ -177,13 +177,13 @@ async fn smtp_refusals_are_retried_and_rejections_are_final(backend: Backend) {
 async fn a_dispatcher_with_no_room_leaves_new_emails_to_the_shared_queue(backend: Backend) {
     let sink = SmtpSink::start().await;
     sink.set_mode(SinkMode::Stall);
-    // One email at a time and room for four more in memory.
+    // One email at a time and room for one more in memory.
     let app = smtp_app(backend, &sink, &[("MAIL_BATCH_SIZE", "1")]).await;
     let mut ids = Vec::new();
     for _ in 0..10 {
         ids.push(app.create_order(&sample_order()).await["id"].as_str().unwrap().to_owned());
     }
-    // The dispatcher is stuck on its first send: at most 1 + 4 emails were
+    // The dispatcher is stuck on its first send: at most 1 + 1 emails were
     // claimed at creation, the others wait unclaimed in the table.
     let unclaimed = app.db.count("email_outbox WHERE attempts = 0").await;
     assert!(unclaimed >= 5, "{unclaimed} unclaimed");

@@ -154,6 +154,13 @@ async fn hostile_bodies_queries_and_paths_get_clear_answers(backend: Backend) {
         get("SQL in a status filter", "/orders?status=pending%27%20OR%20%271%27%3D%271".into(), 400, "invalid_query"),
         get("SQL in a cursor", "/orders?cursor=%27%3B%20DROP%20TABLE%20orders%3B--".into(), 400, "invalid_query"),
         get("10,000-character cursor", format!("/orders?cursor={}", "A".repeat(10_000)), 400, "invalid_query"),
+        // Well-formed, but pointing at the year 146,000 (PostgreSQL refuses such times).
+        get(
+            "cursor far in the future",
+            "/orders?cursor=AT8TFWtoJoAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            400,
+            "invalid_query",
+        ),
         get("SQL in a path id", "/orders/%27%20OR%20%271%27%3D%271".into(), 404, "not_found"),
         get("NUL in a path id", "/orders/%00/status".into(), 404, "not_found"),
         get("emoji in a path id", "/orders/%F0%9F%92%A9".into(), 404, "not_found"),

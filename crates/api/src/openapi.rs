@@ -26,7 +26,9 @@ use crate::validation::FieldError;
                        Every path also answers with a trailing slash (no redirect). Bodies are JSON, UTF-8, at \
                        most 64 KiB. Times are RFC 3339 UTC with microseconds; money is integer minor units. \
                        Every non-2xx response is `application/problem+json`; when several errors apply, the \
-                       first of routing (404, 405), 415, 413, 400, 422, 412, 409 wins."
+                       first of routing (404, 405), 415, 413, 400, 422, 412, 409 wins. An order id that is not a \
+                       UUID is a routing error (404 before anything else); a well-formed id of no order is \
+                       found missing once the request itself was accepted (so after 415/413/400/422)."
     ),
     paths(
         orders::create_order,

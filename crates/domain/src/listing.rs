@@ -137,6 +137,19 @@ mod tests {
     }
 
     #[test]
+    fn cursors_beyond_what_a_database_stores_are_refused() {
+        let far = |micros: i64| {
+            let mut bytes = [0u8; 25];
+            bytes[0] = 1;
+            bytes[1..9].copy_from_slice(&micros.to_be_bytes());
+            URL_SAFE_NO_PAD.encode(bytes)
+        };
+        assert_eq!(Cursor::decode(&far(i64::MAX / 2)), Err(InvalidCursor));
+        assert_eq!(Cursor::decode(&far(i64::MIN / 2)), Err(InvalidCursor));
+        assert!(Cursor::decode(&far(0)).is_ok());
+    }
+
+    #[test]
     fn garbage_cursors_are_refused() {
         for bad in ["", "abc", "!!!!", &"A".repeat(34), &URL_SAFE_NO_PAD.encode([2u8; 25])] {
             assert_eq!(Cursor::decode(bad), Err(InvalidCursor), "{bad}");

@@ -84,6 +84,8 @@ pub struct ClaimedEmail {
     /// Which attempt this is (1 for the first). It fences the claim: an outcome
     /// is recorded only if no later claim of the same email exists.
     pub attempt: u32,
+    /// When the claim runs out and anyone may claim the email again.
+    pub lease_ends: Timestamp,
 }
 
 /// The email outbox: emails queued by [`OrderRepository::create`], waiting to be sent.

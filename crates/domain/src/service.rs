@@ -109,12 +109,13 @@ impl OrderService {
             response: response.clone(),
             expires_at: now.plus(self.idempotency_ttl),
         });
-        let slot = self.handoff.as_ref().and_then(|handoff| handoff.reserve().map(|slot| (slot, handoff.lease())));
-        let claimed_until = slot.as_ref().map(|(_, lease)| now.plus(*lease));
+        let slot =
+            self.handoff.as_ref().and_then(|handoff| handoff.reserve().map(|slot| (slot, now.plus(handoff.lease()))));
+        let claimed_until = slot.as_ref().map(|(_, until)| *until);
         match self.repository.create(&order, &email, record.as_ref(), claimed_until).await? {
             CreateOutcome::Created => {
-                if let Some((slot, _)) = slot {
-                    slot.hand_over(ClaimedEmail { message: email, attempt: 1 });
+                if let Some((slot, lease_ends)) = slot {
+                    slot.hand_over(ClaimedEmail { message: email, attempt: 1, lease_ends });
                 }
                 Ok(Placed::Created(response))
             }
@@ -164,27 +165,24 @@ impl OrderService {
         to: OrderStatus,
         precondition: Option<Precondition>,
     ) -> Result<Order, OrderError> {
-        let expected = match &precondition {
-            Some(Precondition::AnyOf(versions)) => Some(versions.as_slice()),
-            _ => None,
-        };
         loop {
             let current = self.get(id).await?;
-            if let Some(expected) = expected
-                && !expected.contains(&current.version())
+            if let Some(Precondition::AnyOf(versions)) = &precondition
+                && !versions.contains(&current.version())
             {
                 return Err(OrderError::PreconditionFailed { current: current.version() });
             }
             current.status().transition_to(to)?;
             match self.repository.update_status(id, current.version(), to, Timestamp::now()).await? {
                 Some(updated) => return Ok(updated),
-                None => {
-                    if expected.is_some() {
-                        let now = self.get(id).await?;
-                        return Err(OrderError::PreconditionFailed { current: now.version() });
-                    }
-                    // Lost the race to another change: read again and re-check.
+                // A conditional change (`*` included) was for the version it
+                // saw; of concurrent ones exactly one wins.
+                None if precondition.is_some() => {
+                    let now = self.get(id).await?;
+                    return Err(OrderError::PreconditionFailed { current: now.version() });
                 }
+                // Lost the race to another change: read again and re-check.
+                None => {}
             }
         }
     }
@@ -448,6 +446,14 @@ mod tests {
             Some(Precondition::AnyOf(vec![Version::FIRST])),
         ))
         .unwrap_err();
+        assert!(matches!(err, OrderError::PreconditionFailed { current } if current.get() == 2));
+    }
+
+    #[test]
+    fn a_star_precondition_that_loses_a_race_is_a_failed_precondition() {
+        let (service, repo, id) = service();
+        *repo.interfere.lock().unwrap() = Some(OrderStatus::Processing);
+        let err = block_on(service.change_status(id, OrderStatus::Cancelled, Some(Precondition::Exists))).unwrap_err();
         assert!(matches!(err, OrderError::PreconditionFailed { current } if current.get() == 2));
     }
 

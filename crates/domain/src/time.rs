@@ -22,8 +22,18 @@ impl Timestamp {
         self.0.timestamp_micros()
     }
 
-    /// The instant `micros` microseconds after the Unix epoch; `None` if out of chrono's range.
+    /// The first instant of year 1, in Unix microseconds.
+    const MIN_MICROS: i64 = -62_135_596_800_000_000;
+    /// The last microsecond of year 9999.
+    const MAX_MICROS: i64 = 253_402_300_799_999_999;
+
+    /// The instant `micros` microseconds after the Unix epoch; `None` outside
+    /// years 1 to 9999, which is what both databases store and what the
+    /// fixed-width text form can hold.
     pub fn from_unix_micros(micros: i64) -> Option<Self> {
+        if !(Self::MIN_MICROS..=Self::MAX_MICROS).contains(&micros) {
+            return None;
+        }
         DateTime::from_timestamp_micros(micros).map(Self)
     }
 
@@ -70,8 +80,9 @@ impl fmt::Display for Timestamp {
                 value /= 10;
             }
         };
-        // Years outside 0..=9999 cannot be written in this fixed form; they
-        // cannot be stored either (PostgreSQL and the cursor both reject them).
+        // Years outside 1..=9999 cannot be written in this fixed form; they
+        // are never made (from_unix_micros refuses them; clocks and the
+        // databases stay far inside).
         put(0, 4, u32::try_from(t.year()).unwrap_or(0).min(9999));
         put(5, 2, t.month());
         put(8, 2, t.day());
@@ -95,6 +106,10 @@ mod tests {
         assert_eq!(whole.to_rfc3339(), "2023-11-14T22:13:20.000000Z");
         let early = Timestamp::from_unix_micros(-62_135_596_800_000_000 + 7).unwrap();
         assert_eq!(early.to_rfc3339(), "0001-01-01T00:00:00.000007Z");
+        let late = Timestamp::from_unix_micros(253_402_300_799_999_999).unwrap();
+        assert_eq!(late.to_rfc3339(), "9999-12-31T23:59:59.999999Z");
+        assert_eq!(Timestamp::from_unix_micros(-62_135_596_800_000_001), None);
+        assert_eq!(Timestamp::from_unix_micros(253_402_300_800_000_000), None);
         // The same text chrono writes for RFC 3339 with microseconds.
         let now = Timestamp::now();
         assert_eq!(now.to_rfc3339(), now.as_datetime().to_rfc3339_opts(chrono::SecondsFormat::Micros, true));

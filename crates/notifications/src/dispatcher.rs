@@ -14,7 +14,8 @@ use tracing::Instrument as _;
 #[derive(Debug, Clone)]
 pub struct DispatcherConfig {
     /// Emails claimed per round trip; all of them are sent at once, so none
-    /// waits out its lease in a local queue.
+    /// waits out its lease in a local queue. New orders' emails are handed
+    /// over in memory while one batch's worth is not yet taken.
     pub batch_size: usize,
     /// How long a claim keeps other claimers away; past it, an email whose
     /// sender died is claimed again. Sends are cut off at half of it.
@@ -90,7 +91,9 @@ impl OutboxDispatcher {
     pub fn new(outbox: Arc<dyn EmailOutbox>, sender: Arc<dyn EmailSender>, mut config: DispatcherConfig) -> Self {
         config.send_timeout = config.send_timeout.min(config.lease / 2);
         config.batch_size = config.batch_size.max(1);
-        let (handoff, handed) = mpsc::channel(config.batch_size * 4);
+        // Room for one batch waiting while one is sent: an email never waits
+        // longer than a send before its own send starts.
+        let (handoff, handed) = mpsc::channel(config.batch_size);
         Self { outbox, sender, config, handed, handoff }
     }
 
@@ -171,7 +174,15 @@ impl OutboxDispatcher {
 
     /// Sends a batch at once, records the sent ones in one statement and each
     /// failure on its own; returns when the earliest retry it scheduled is due.
-    async fn deliver(&self, batch: Vec<ClaimedEmail>) -> Option<Instant> {
+    async fn deliver(&self, claimed: Vec<ClaimedEmail>) -> Option<Instant> {
+        // A claim that would run out before its send could finish is left
+        // alone: someone may claim it again then, and two sends would race.
+        let latest_start = Timestamp::now().plus(self.config.send_timeout);
+        let (batch, expiring): (Vec<_>, Vec<_>) =
+            claimed.into_iter().partition(|email| email.lease_ends > latest_start);
+        if !expiring.is_empty() {
+            tracing::warn!(emails = expiring.len(), "claims about to run out were left to be claimed again");
+        }
         let outcomes: Vec<(ClaimedEmail, Result<(), SendError>)> = futures_util::stream::iter(batch)
             .map(|email| {
                 let span =

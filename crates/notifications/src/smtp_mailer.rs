@@ -75,7 +75,8 @@ impl SmtpMailer {
         let to = email
             .recipient
             .parse::<Mailbox>()
-            .map_err(|e| SendError::Permanent(format!("recipient {:?} is not deliverable: {e}", email.recipient)))?;
+            // The address itself stays out of the error: it is logged and shown.
+            .map_err(|e| SendError::Permanent(format!("the recipient address is not deliverable: {e}")))?;
         Message::builder()
             .from(self.from.clone())
             .to(to)

@@ -4,6 +4,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::PoolError;
 use domain::{CorruptRecord, RepositoryError};
 
+use crate::pool::Pool;
+
 /// Everything that can go wrong inside this crate. `diesel::Error` never leaves it.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DbError {
@@ -19,11 +21,28 @@ pub(crate) enum DbError {
 
 /// Bounds a whole operation (waiting for a connection included), so no request
 /// waits longer than `limit` for a database that does not answer.
-pub(crate) async fn bounded<T>(
+///
+/// On SQLite the operation runs as a task of its own and is not cancelled
+/// when the caller stops waiting: a SQLite query runs on a blocking thread
+/// that shares the connection, and a connection handed back to the pool while
+/// that thread still holds it makes the pool's check panic. The task finishes
+/// (busy_timeout bounds it) and returns the connection itself. A PostgreSQL
+/// operation can be dropped at any point: the pool discards a connection left
+/// inside a transaction.
+pub(crate) async fn bounded<T: Send + 'static>(
+    pool: &Pool,
     limit: std::time::Duration,
-    operation: impl std::future::Future<Output = Result<T, DbError>>,
+    operation: impl std::future::Future<Output = Result<T, DbError>> + Send + 'static,
 ) -> Result<T, RepositoryError> {
-    match tokio::time::timeout(limit, operation).await {
+    let outcome = match pool {
+        Pool::Postgres(_) => tokio::time::timeout(limit, operation).await,
+        Pool::Sqlite(..) => match tokio::time::timeout(limit, tokio::spawn(operation)).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(failed)) => return Err(RepositoryError::Other(Box::new(failed))),
+            Err(elapsed) => Err(elapsed),
+        },
+    };
+    match outcome {
         Ok(result) => Ok(result?),
         Err(_) => Err(DbError::TimedOut(limit).into()),
     }

@@ -42,7 +42,9 @@ pub async fn postgres(url: &str) -> Result<(), MigrationError> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)?;
-        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).map_err(failed)?;
+        // A peer stuck holding the lock must not hang start-up for ever.
+        conn.batch_execute(&format!("SET lock_timeout = '60s'; SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+            .map_err(failed)?;
         let result = conn.run_pending_migrations(POSTGRES).map(drop).map_err(failed);
         // The lock also ends with the connection; unlocking is a courtesy.
         let _ = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"));

@@ -145,7 +145,11 @@ impl ItemRow {
 impl<'a> NewEmailRow<'a> {
     /// Due at once for any dispatcher, or already claimed (first attempt,
     /// leased until `claimed_until`) by the creating process.
-    pub fn queued(email: &'a EmailMessage, order: &Order, claimed_until: Option<domain::Timestamp>) -> Self {
+    pub fn queued(
+        email: &'a EmailMessage,
+        created_at: domain::Timestamp,
+        claimed_until: Option<domain::Timestamp>,
+    ) -> Self {
         Self {
             order_id: email.order_id.into(),
             recipient: &email.recipient,
@@ -153,8 +157,8 @@ impl<'a> NewEmailRow<'a> {
             body: &email.body,
             state: EmailState::Pending.as_str(),
             attempts: i32::from(claimed_until.is_some()),
-            available_at: claimed_until.unwrap_or(order.created_at()).into(),
-            created_at: order.created_at().into(),
+            available_at: claimed_until.unwrap_or(created_at).into(),
+            created_at: created_at.into(),
         }
     }
 

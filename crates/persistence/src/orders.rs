@@ -21,6 +21,32 @@ use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 use crate::store::StoreNewOrder as _;
 
+/// One order with its lines and email state, on `$conn` (a connection or a
+/// transaction of either backend): `Result<Option<Order>, DbError>`.
+macro_rules! load_order {
+    ($conn:ident, $id:expr) => {
+        async {
+            let id: DbUuid = $id;
+            let head = orders::table
+                .inner_join(email_outbox::table)
+                .filter(orders::id.eq(id))
+                .select((OrderRow::as_select(), DeliveryRow::as_select()))
+                .first::<(OrderRow, DeliveryRow)>($conn)
+                .await
+                .optional()?;
+            let Some((order, delivery)) = head else { return Ok(None) };
+            let items = order_items::table
+                .filter(order_items::order_id.eq(id))
+                .order(order_items::position)
+                .select(ItemRow::as_select())
+                .load($conn)
+                .await?;
+            Ok::<_, DbError>(Some(order.into_order(items, delivery)?))
+        }
+        .await
+    };
+}
+
 /// Takes a key that is free or expired; returns it only if taken. `$n` are
 /// numbered in order of appearance, which SQLite binds positionally too.
 const TAKE_KEY: &str = "INSERT INTO idempotency_keys \
@@ -51,23 +77,7 @@ impl SqlOrderRepository {
 
     async fn find(&self, id: OrderId) -> Result<Option<Order>, DbError> {
         let id = DbUuid::from(id);
-        with_connection!(&self.pool, |conn| {
-            let head = orders::table
-                .inner_join(email_outbox::table)
-                .filter(orders::id.eq(id))
-                .select((OrderRow::as_select(), DeliveryRow::as_select()))
-                .first::<(OrderRow, DeliveryRow)>(conn)
-                .await
-                .optional()?;
-            let Some((order, delivery)) = head else { return Ok(None) };
-            let items = order_items::table
-                .filter(order_items::order_id.eq(id))
-                .order(order_items::position)
-                .select(ItemRow::as_select())
-                .load(conn)
-                .await?;
-            Ok(Some(order.into_order(items, delivery)?))
-        })
+        with_connection!(&self.pool, |conn| load_order!(conn, id))
     }
 
     async fn page(&self, query: &ListQuery) -> Result<Page, DbError> {
@@ -171,6 +181,8 @@ impl SqlOrderRepository {
         })
     }
 
+    /// The update and the read of the result in one transaction: the body
+    /// of a 200 shows this change, not a later one made meanwhile.
     async fn compare_and_set_status(
         &self,
         id: OrderId,
@@ -179,21 +191,21 @@ impl SqlOrderRepository {
         at: Timestamp,
     ) -> Result<Option<Order>, DbError> {
         let key = DbUuid::from(id);
-        let changed: usize = with_writer!(&self.pool, |conn| {
-            diesel::update(orders::table.filter(orders::id.eq(key)).filter(orders::version.eq(expected.get())))
-                .set((
-                    orders::status.eq(to.as_str()),
-                    orders::version.eq(orders::version + 1),
-                    orders::updated_at.eq(DbInstant(at)),
-                ))
-                .execute(conn)
-                .await
-                .map_err(DbError::from)?
-        });
-        if changed == 0 {
-            return Ok(None);
-        }
-        self.find(id).await
+        in_transaction!(&self.pool, |conn| {
+            let changed =
+                diesel::update(orders::table.filter(orders::id.eq(key)).filter(orders::version.eq(expected.get())))
+                    .set((
+                        orders::status.eq(to.as_str()),
+                        orders::version.eq(orders::version + 1),
+                        orders::updated_at.eq(DbInstant(at)),
+                    ))
+                    .execute(conn)
+                    .await?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            load_order!(conn, key)
+        })
     }
 
     async fn select_one(&self) -> Result<(), DbError> {
@@ -211,26 +223,34 @@ impl OrderRepository for SqlOrderRepository {
         idempotency: Option<&IdempotencyRecord>,
         claimed_until: Option<Timestamp>,
     ) -> Result<CreateOutcome, RepositoryError> {
+        let this = self.clone();
         let order_row = OrderRow::from_order(order);
         let item_rows = ItemRow::from_order(order);
-        let email_row = NewEmailRow::queued(email, order, claimed_until);
-        let outcome = bounded(self.timeout, self.insert(&order_row, &item_rows, &email_row, idempotency)).await?;
-        if outcome == CreateOutcome::Created && email_row.is_unclaimed() {
+        let (email, idempotency, created_at) = (email.clone(), idempotency.cloned(), order.created_at());
+        let outcome = bounded(&self.pool, self.timeout, async move {
+            let email_row = NewEmailRow::queued(&email, created_at, claimed_until);
+            this.insert(&order_row, &item_rows, &email_row, idempotency.as_ref()).await
+        })
+        .await?;
+        if outcome == CreateOutcome::Created && claimed_until.is_none() {
             self.email_queued.notify_one();
         }
         Ok(outcome)
     }
 
     async fn purge_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, RepositoryError> {
-        bounded(self.timeout, self.delete_expired_keys(now, limit)).await
+        let this = self.clone();
+        bounded(&self.pool, self.timeout, async move { this.delete_expired_keys(now, limit).await }).await
     }
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
-        bounded(self.timeout, self.find(id)).await
+        let this = self.clone();
+        bounded(&self.pool, self.timeout, async move { this.find(id).await }).await
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
-        bounded(self.timeout, self.page(query)).await
+        let (this, query) = (self.clone(), query.clone());
+        bounded(&self.pool, self.timeout, async move { this.page(&query).await }).await
     }
 
     async fn update_status(
@@ -240,10 +260,12 @@ impl OrderRepository for SqlOrderRepository {
         to: OrderStatus,
         at: Timestamp,
     ) -> Result<Option<Order>, RepositoryError> {
-        bounded(self.timeout, self.compare_and_set_status(id, expected, to, at)).await
+        let this = self.clone();
+        bounded(&self.pool, self.timeout, async move { this.compare_and_set_status(id, expected, to, at).await }).await
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        bounded(self.timeout, self.select_one()).await
+        let this = self.clone();
+        bounded(&self.pool, self.timeout, async move { this.select_one().await }).await
     }
 }

@@ -89,16 +89,17 @@ pub(crate) async fn listen(url: String, wake: Arc<Notify>) {
     }
 }
 
-impl From<ClaimRow> for ClaimedEmail {
-    fn from(row: ClaimRow) -> Self {
+impl ClaimRow {
+    fn into_claim(self, lease_ends: Timestamp) -> ClaimedEmail {
         ClaimedEmail {
             message: EmailMessage {
-                order_id: row.order_id.into(),
-                recipient: row.recipient,
-                subject: row.subject,
-                body: row.body,
+                order_id: self.order_id.into(),
+                recipient: self.recipient,
+                subject: self.subject,
+                body: self.body,
             },
-            attempt: u32::try_from(row.attempts).unwrap_or(0),
+            attempt: u32::try_from(self.attempts).unwrap_or(0),
+            lease_ends,
         }
     }
 }
@@ -127,17 +128,17 @@ impl SqlEmailOutbox {
             Pool::Postgres(_) => CLAIM_POSTGRES,
             Pool::Sqlite(..) => CLAIM_SQLITE,
         };
-        let lease_end = DbInstant(now.plus(lease));
+        let lease_ends = now.plus(lease);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows: Vec<ClaimRow> = with_writer!(&self.pool, |conn| {
             diesel::sql_query(sql)
-                .bind::<Instant, _>(lease_end)
+                .bind::<Instant, _>(DbInstant(lease_ends))
                 .bind::<Instant, _>(DbInstant(now))
                 .bind::<BigInt, _>(limit)
                 .load(conn)
                 .await?
         });
-        Ok(rows.into_iter().map(ClaimedEmail::from).collect())
+        Ok(rows.into_iter().map(|row| row.into_claim(lease_ends)).collect())
     }
 
     /// One UPDATE for a whole batch of sent emails, each fenced by its attempt.
@@ -216,14 +217,16 @@ impl EmailOutbox for SqlEmailOutbox {
         limit: usize,
         lease: Duration,
     ) -> Result<Vec<ClaimedEmail>, RepositoryError> {
-        bounded(self.timeout, self.claim(now, limit, lease)).await
+        let this = self.clone();
+        bounded(&self.pool, self.timeout, async move { this.claim(now, limit, lease).await }).await
     }
 
     async fn record_sent(&self, emails: &[ClaimedEmail], at: Timestamp) -> Result<usize, RepositoryError> {
         if emails.is_empty() {
             return Ok(0);
         }
-        bounded(self.timeout, self.settle_sent(emails, at)).await
+        let (this, emails) = (self.clone(), emails.to_vec());
+        bounded(&self.pool, self.timeout, async move { this.settle_sent(&emails, at).await }).await
     }
 
     async fn record_failure(
@@ -233,7 +236,9 @@ impl EmailOutbox for SqlEmailOutbox {
         retry_at: Option<Timestamp>,
     ) -> Result<bool, RepositoryError> {
         let state = if retry_at.is_some() { EmailState::Pending } else { EmailState::Failed };
-        bounded(self.timeout, self.settle(email, state, None, Some(error), retry_at)).await
+        let (this, email, error) = (self.clone(), email.clone(), error.to_owned());
+        bounded(&self.pool, self.timeout, async move { this.settle(&email, state, None, Some(&error), retry_at).await })
+            .await
     }
 
     async fn wait_for_new(&self) {

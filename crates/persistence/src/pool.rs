@@ -27,6 +27,37 @@ pub enum DatabaseUrl {
     Sqlite(PathBuf),
 }
 
+impl DatabaseUrl {
+    /// The URL for messages: user, hosts, port and database of a PostgreSQL
+    /// URL, never its password or options (which may carry one).
+    pub fn redacted(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            // A raw `@` in a password makes the rest look like a host: show nothing then.
+            DatabaseUrl::Postgres(url) => match url.parse::<tokio_postgres::Config>() {
+                Ok(config) if !config.get_hosts().iter().any(|h| format!("{h:?}").contains('@')) => {
+                    let hosts: Vec<String> = config
+                        .get_hosts()
+                        .iter()
+                        .map(|host| match host {
+                            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+                            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+                        })
+                        .collect();
+                    let port = config.get_ports().first().map_or(String::new(), |p| format!(":{p}"));
+                    format!(
+                        "postgres://{}@{}{port}/{}",
+                        config.get_user().unwrap_or(""),
+                        hosts.join(","),
+                        config.get_dbname().unwrap_or("")
+                    )
+                }
+                _ => "postgres://(a URL that does not parse)".to_owned(),
+            },
+        }
+    }
+}
+
 /// A database URL that names neither backend.
 #[derive(Debug, thiserror::Error)]
 #[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {0:?})")]
@@ -43,6 +74,26 @@ impl DatabaseUrl {
             Some(path) if !path.is_empty() && path != ":memory:" => Ok(Self::Sqlite(PathBuf::from(path))),
             _ => Err(UnsupportedUrl(url.to_owned())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacted_urls_show_no_password() {
+        for url in [
+            "postgres://orders:s3cr%40t@db.example:5433/orders",
+            "postgres://db.example/orders?password=s3cret&user=orders",
+        ] {
+            let shown = DatabaseUrl::parse(url).unwrap().redacted();
+            assert!(!shown.contains("s3c"), "{url} → {shown}");
+            assert!(shown.contains("db.example") && shown.ends_with("/orders"), "{url} → {shown}");
+        }
+        let malformed = DatabaseUrl::parse("postgres://orders:p@ss@db.example/orders").unwrap().redacted();
+        assert!(!malformed.contains("ss@"), "{malformed}");
+        assert_eq!(DatabaseUrl::parse("sqlite://data/x.db").unwrap().redacted(), "sqlite://data/x.db");
     }
 }
 

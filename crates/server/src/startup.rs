@@ -21,6 +21,8 @@ pub struct Application {
     port: u16,
     server: Server,
     dispatcher: JoinHandle<()>,
+    /// Whether this process runs a dispatcher (MAIL_DISPATCHER).
+    dispatches: bool,
     stop_dispatcher: CancellationToken,
     shutdown_timeout: Duration,
 }
@@ -45,21 +47,24 @@ impl Application {
     pub async fn build_with_sender(settings: Settings, sender: Arc<dyn EmailSender>) -> anyhow::Result<Self> {
         let database = Database::open(&settings.database, &settings.pool)
             .await
-            .with_context(|| format!("could not open the database at {}", describe(&settings)))?;
+            .with_context(|| format!("could not open the database at {}", settings.database.redacted()))?;
         tracing::info!(backend = database.backend(), "database ready");
 
         let stop_dispatcher = CancellationToken::new();
         let ttl = settings.idempotency_ttl;
+        // Background work (dispatcher, key janitor) has two connections of its
+        // own; requests share DATABASE_POOL_SIZE across the HTTP workers.
+        let background = database.with_own_pool(2);
         let mut handoff = None;
         let dispatcher = if settings.dispatch {
-            let dispatcher = OutboxDispatcher::new(Arc::new(database.outbox()), sender, settings.dispatcher.clone());
+            let dispatcher = OutboxDispatcher::new(Arc::new(background.outbox()), sender, settings.dispatcher.clone());
             handoff = Some(dispatcher.handoff());
             tokio::spawn(dispatcher.run(stop_dispatcher.clone()))
         } else {
             tracing::info!("MAIL_DISPATCHER=off: queued emails are left to other processes");
             tokio::spawn(async {})
         };
-        let janitor = OrderService::new(Arc::new(database.orders())).with_idempotency_ttl(ttl);
+        let janitor = OrderService::new(Arc::new(background.orders())).with_idempotency_ttl(ttl);
         tokio::spawn(purge_expired_keys(janitor, stop_dispatcher.clone()));
 
         let listener = TcpListener::bind(&settings.bind_addr)
@@ -72,7 +77,7 @@ impl Application {
             idle => KeepAlive::Timeout(idle),
         };
         // Each HTTP worker gets its own share of the pool (see Database::with_own_pool).
-        let per_worker = settings.pool.max_size.div_ceil(u32::try_from(workers).unwrap_or(u32::MAX));
+        let per_worker = (settings.pool.max_size / u32::try_from(workers).unwrap_or(u32::MAX)).max(1);
         let body_timeout = settings.http.body_timeout;
         let server = HttpServer::new(move || {
             let mut orders =
@@ -95,7 +100,14 @@ impl Application {
         .context("could not start the HTTP server")?
         .run();
         tracing::info!(address = %settings.bind_addr, port, "listening");
-        Ok(Self { port, server, dispatcher, stop_dispatcher, shutdown_timeout: settings.shutdown_timeout })
+        Ok(Self {
+            port,
+            server,
+            dispatcher,
+            dispatches: settings.dispatch,
+            stop_dispatcher,
+            shutdown_timeout: settings.shutdown_timeout,
+        })
     }
 
     /// The port it listens on (useful with port 0).
@@ -118,28 +130,40 @@ impl Application {
     }
 
     /// Serves until `stop` resolves (or the server stops by other means), then
-    /// drains: in-flight requests finish, the dispatcher finishes its batch,
-    /// both within the shutdown timeout.
+    /// drains: in-flight requests finish, then the dispatcher sends what it
+    /// holds, both within one shutdown timeout.
+    ///
+    /// If the dispatcher ends while the server runs (it only would by a bug),
+    /// the whole process stops with an error rather than go on taking orders
+    /// whose emails nobody sends; they stay queued for the next start.
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
+        let mut dispatcher = self.dispatcher;
+        let mut failure = None;
         tokio::select! {
             result = &mut server => {
                 result.context("HTTP server task failed")?.context("HTTP server failed")?;
             }
-            () = stop => {
-                handle.stop(true).await;
-                let _ = server.await;
+            () = stop => {}
+            ended = &mut dispatcher, if self.dispatches => {
+                tracing::error!(outcome = ?ended, "email dispatcher ended unexpectedly; stopping");
+                failure = Some(anyhow::anyhow!("the email dispatcher ended unexpectedly"));
             }
         }
+        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        if !server.is_finished() {
+            handle.stop(true).await;
+            let _ = server.await;
+        }
         self.stop_dispatcher.cancel();
-        if tokio::time::timeout(self.shutdown_timeout, self.dispatcher).await.is_err() {
+        if !dispatcher.is_finished() && tokio::time::timeout_at(deadline, dispatcher).await.is_err() {
             tracing::warn!(
                 "email dispatcher did not stop in time; its claimed emails will be retried after their lease"
             );
         }
         tracing::info!("stopped");
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 }
 
@@ -156,20 +180,6 @@ async fn purge_expired_keys(orders: OrderService, stop: CancellationToken) {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(EVERY) => {}
         }
-    }
-}
-
-/// The URL for error messages, without a password.
-fn describe(settings: &Settings) -> String {
-    match &settings.database {
-        persistence::DatabaseUrl::Postgres(url) => match url.split_once('@') {
-            Some((scheme_and_user, host)) => {
-                let user = scheme_and_user.split(':').take(2).collect::<Vec<_>>().join(":");
-                format!("{user}@{host}")
-            }
-            None => url.clone(),
-        },
-        persistence::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
     }
 }
 

@@ -178,17 +178,24 @@ fn to_json(body: &impl serde::Serialize, capacity: usize) -> Result<Vec<u8>, Api
     Ok(buffer)
 }
 
-/// `If-Match`: `*`, or one or more strong entity tags `"<version>"`. Weak tags
-/// never match under the strong comparison HTTP requires here.
+/// `If-Match`: `*`, or a list of entity tags, possibly over several header
+/// lines. Comparison is strong: only `"<version>"` exactly as this service
+/// writes it matches (not `W/"1"`, not `"01"`).
 fn precondition(req: &HttpRequest) -> Result<Option<Precondition>, ApiError> {
-    let Some(value) = req.headers().get(header::IF_MATCH) else { return Ok(None) };
     let invalid = || ApiError::InvalidHeader("If-Match must be * or a list of entity tags".to_owned());
-    let text = value.to_str().map_err(|_| invalid())?.trim();
-    if text == "*" {
-        return Ok(Some(Precondition::Exists));
+    let mut tags = Vec::new();
+    for value in req.headers().get_all(header::IF_MATCH) {
+        let text = value.to_str().map_err(|_| invalid())?;
+        tags.extend(text.split(',').map(str::trim).filter(|tag| !tag.is_empty()));
+    }
+    match tags.as_slice() {
+        [] if req.headers().contains_key(header::IF_MATCH) => return Err(invalid()),
+        [] => return Ok(None),
+        ["*"] => return Ok(Some(Precondition::Exists)),
+        _ => {}
     }
     let mut versions = Vec::new();
-    for tag in text.split(',').map(str::trim) {
+    for tag in tags {
         let (weak, quoted) = match tag.strip_prefix("W/") {
             Some(rest) => (true, rest),
             None => (false, tag),
@@ -197,7 +204,8 @@ fn precondition(req: &HttpRequest) -> Result<Option<Precondition>, ApiError> {
         if opaque.contains('"') {
             return Err(invalid());
         }
-        if let (false, Ok(version)) = (weak, opaque.parse::<i64>()) {
+        let version = opaque.parse::<i64>().ok().filter(|v| *v > 0 && v.to_string() == opaque);
+        if let (false, Some(version)) = (weak, version) {
             versions.push(Version::from(version));
         }
     }
