@@ -50,8 +50,7 @@ pub async fn request_context(
     let mut response = match outcome {
         Ok(Ok(response)) => response.map_into_boxed_body(),
         Ok(Err(error)) => {
-            let problem = error.error_response().extensions().get::<Problem>().cloned();
-            let problem = problem.unwrap_or_else(|| Problem::for_status(error.as_response_error().status_code()));
+            let problem = problem_of(&error.error_response());
             return Err(finished(problem, &path, &request_id, &span, started));
         }
         Err(panic) => {
@@ -73,10 +72,21 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
+    completed(&span, status, started);
+    Ok(response)
+}
+
+/// The access line, in the request's span.
+fn completed(span: &tracing::Span, status: StatusCode, started: Instant) {
     span.in_scope(|| {
         tracing::info!(status = status.as_u16(), latency_us = started.elapsed().as_micros(), "request completed");
     });
-    Ok(response)
+}
+
+/// The `Problem` a handler or extractor attached to an error response, or one
+/// made from the status for the framework's own.
+fn problem_of(response: &actix_web::HttpResponse) -> Problem {
+    response.extensions().get::<Problem>().cloned().unwrap_or_else(|| Problem::for_status(response.status()))
 }
 
 /// A problem already rendered for its request, handed to actix as an error
@@ -118,22 +128,14 @@ fn finished(
     started: Instant,
 ) -> actix_web::Error {
     let status = problem.status;
-    span.in_scope(|| {
-        tracing::info!(status = status.as_u16(), latency_us = started.elapsed().as_micros(), "request completed");
-    });
+    completed(span, status, started);
     let body = serde_json::to_vec(&problem.body(path, request_id)).unwrap_or_default();
     RenderedProblem { status, body, request_id: request_id.to_owned() }.into()
 }
 
-/// Gives an error response its problem+json body: the `Problem` a handler or
-/// extractor attached, or one made from the status for the framework's own.
+/// Gives an error response its problem+json body.
 fn render_problem(response: ServiceResponse<BoxBody>, path: &str, request_id: &str) -> ServiceResponse<BoxBody> {
-    let problem = response
-        .response()
-        .extensions()
-        .get::<Problem>()
-        .cloned()
-        .unwrap_or_else(|| Problem::for_status(response.status()));
+    let problem = problem_of(response.response());
     let body = serde_json::to_vec(&problem.body(path, request_id)).unwrap_or_default();
     response.map_body(|head, _| {
         head.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

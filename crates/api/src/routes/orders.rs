@@ -104,7 +104,7 @@ impl ListParams {
                     "customer_email must be at most 254 characters without control characters".to_owned(),
                 ));
             }
-            query.customer_email_key = Some(CustomerEmail::key_of(&email));
+            query = query.with_customer_email(&email);
         }
         Ok(query)
     }
