@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
 
-.PHONY: run run-release test lint fmt guard doc build clean fuzz browser-deps bench \
+.PHONY: run run-release test prerequisites lint fmt guard doc build clean fuzz bench \
 	docker-build docker-up docker-down docker-test docker-check
 
 ## Start the service on the embedded default (SQLite in ./data), http://127.0.0.1:8000
@@ -15,21 +15,24 @@ run-release:
 	$(CARGO) run --release -p server --bin orders-server
 
 ## The whole suite: lints, architecture guard, docs, unit and integration tests
-## on SQLite and PostgreSQL (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
-## The browser check (tests/tests/browser.rs) needs Debian's chromium and
-## playwright-core; SKIP_BROWSER=1 skips it on a machine without them.
-test: lint guard doc browser-deps
+## on SQLite and PostgreSQL, and the browser check. It installs what it needs
+## (tests/setup/prerequisites.sh) and, when TEST_DATABASE_URL is unset and
+## nothing answers on 127.0.0.1:5432, runs a throwaway PostgreSQL of its own
+## (tests/setup/with-postgres.sh). SKIP_POSTGRES=1 / SKIP_BROWSER=1 skip those halves.
+test: prerequisites lint guard doc
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace
+	tests/setup/with-postgres.sh $(CARGO) test --workspace
 
-browser-deps:
-	@if [ ! -d tests/browser/node_modules ] && command -v npm >/dev/null; then \
-		npm ci --prefix tests/browser --no-audit --no-fund; fi
+TEST_NEEDS := $(if $(filter 1,$(SKIP_POSTGRES)),,postgres) $(if $(filter 1,$(SKIP_BROWSER)),,browser)
+
+prerequisites:
+	tests/setup/prerequisites.sh $(TEST_NEEDS)
 
 ## Schema-driven fuzzing with schemathesis (installed into target/venv) on
 ## SQLite and PostgreSQL; FUZZ_EXAMPLES per operation (default 300).
 fuzz:
-	tests/fuzz/schemathesis.sh
+	tests/setup/prerequisites.sh postgres python
+	tests/setup/with-postgres.sh tests/fuzz/schemathesis.sh
 
 ## Formatting and clippy, warnings are errors.
 lint:
@@ -83,6 +86,7 @@ docker-test:
 
 ## What CI checks without a Docker engine (docker/check.sh).
 docker-check:
+	tests/setup/prerequisites.sh compose python
 	docker/check.sh
 
 clean:

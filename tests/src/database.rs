@@ -51,7 +51,8 @@ pub async fn admin_client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = connected.unwrap_or_else(|error| {
         panic!(
             "PostgreSQL tests need a server at TEST_DATABASE_URL={url} ({error}).\n\
-             Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n\
+             Start a server there, or leave TEST_DATABASE_URL unset and run `make test`, which uses \
+             127.0.0.1:5432 or else starts a throwaway PostgreSQL of its own;\n\
              or skip these tests on a laptop with SKIP_POSTGRES=1 (never in CI)."
         )
     });

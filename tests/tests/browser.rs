@@ -1,6 +1,6 @@
 //! A real browser on `/docs`: headless Chromium (Debian's package) driven by
-//! playwright-core (tests/browser). `.ci/run` installs both; on a laptop
-//! without them, `SKIP_BROWSER=1` skips this test.
+//! playwright-core (tests/browser). `make test` installs both
+//! (tests/setup/prerequisites.sh); `SKIP_BROWSER=1` skips this test.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -23,8 +23,8 @@ async fn swagger_ui_lists_every_operation_and_creates_an_order() {
     assert!(
         root.join("tests/browser/node_modules/playwright-core").exists()
             && std::path::Path::new("/usr/bin/chromium").exists(),
-        "the browser check needs Chromium and playwright-core: apt-get install chromium && npm ci --prefix tests/browser \
-         (.ci/run does both), or SKIP_BROWSER=1 on a laptop"
+        "the browser check needs Chromium and playwright-core: run it through `make test`, which installs both \
+         (tests/setup/prerequisites.sh browser), or skip it with SKIP_BROWSER=1"
     );
     let app = spawn_app(Backend::Sqlite).await;
     let screenshot = root.join("target/swagger-ui.png");
