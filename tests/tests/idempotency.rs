@@ -180,11 +180,12 @@ async fn expired_keys_are_purged(backend: Backend) {
             domain::CustomerName::parse("Ada").unwrap(),
             domain::CustomerEmail::parse("ada@example.com").unwrap(),
             domain::Currency::parse("EUR").unwrap(),
-            vec![domain::NewOrderLine {
+            domain::OrderLines::parse(vec![domain::NewOrderLine {
                 sku: domain::Sku::parse("A").unwrap(),
                 quantity: domain::Quantity::parse(1).unwrap(),
                 unit_price: domain::UnitPrice::parse(1).unwrap(),
-            }],
+            }])
+            .unwrap(),
         )
         .unwrap();
         let key =

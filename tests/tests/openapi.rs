@@ -110,8 +110,8 @@ async fn headers_and_validation_bounds_match_the_contract() {
     assert_eq!(create["additionalProperties"], false);
     assert_eq!(create["properties"]["customer_name"]["maxLength"], domain::CustomerName::MAX_CHARS);
     assert_eq!(create["properties"]["customer_email"]["maxLength"], domain::CustomerEmail::MAX_CHARS);
-    assert_eq!(create["properties"]["items"]["maxItems"], domain::NewOrder::MAX_ITEMS);
-    assert_eq!(create["properties"]["items"]["minItems"], domain::NewOrder::MIN_ITEMS);
+    assert_eq!(create["properties"]["items"]["maxItems"], domain::OrderLines::MAX);
+    assert_eq!(create["properties"]["items"]["minItems"], domain::OrderLines::MIN);
     let item = &schemas["OrderItemRequest"];
     assert_eq!(item["properties"]["sku"]["pattern"], domain::Sku::PATTERN);
     assert_eq!(item["properties"]["quantity"]["minimum"], domain::Quantity::MIN);

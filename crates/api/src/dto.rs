@@ -2,17 +2,18 @@
 
 use domain::{
     Currency, CustomerEmail, CustomerName, EmailDelivery, NewOrder, NewOrderLine, Order, OrderId, OrderLine,
-    OrderStatus, Quantity, Sku, Timestamp, UnitPrice,
+    OrderLines, OrderStatus, Quantity, Sku, Timestamp, UnitPrice,
 };
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::validation::{FieldError, FromJson, ObjectReader, integer_rule, text_rule};
+use crate::validation::{FieldError, FromJson, ObjectReader};
 
-// Every field is optional in Rust only so that a missing one is reported with
-// the others; garde's `required` insists on it and the schema says so. The
-// bounds in `#[schema]` are the domain's (checked by tests/tests/openapi.rs).
+// Every member is optional in Rust only so that a missing one is reported
+// with the others: garde's `required` insists on it and the schema says so.
+// Each holds the domain value its text parsed into. The bounds in `#[schema]`
+// are the domain's (checked by tests/tests/openapi.rs).
 /// A new order. Unknown members are refused; the server computes every total.
 #[derive(Debug, garde::Validate, ToSchema)]
 #[schema(example = json!({
@@ -23,18 +24,18 @@ use crate::validation::{FieldError, FromJson, ObjectReader, integer_rule, text_r
 }))]
 pub struct CreateOrderRequest {
     /// Stored trimmed; no control characters. Length counts Unicode scalar values after trimming.
-    #[garde(required, custom(text_rule(CustomerName::parse)))]
+    #[garde(required)]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 200)]
-    pub customer_name: Option<String>,
+    pub customer_name: Option<CustomerName>,
     /// Stored as given, compared case-insensitively.
-    #[garde(required, custom(text_rule(CustomerEmail::parse)))]
+    #[garde(required)]
     #[schema(required = true, value_type = String, format = "email", max_length = 254)]
-    pub customer_email: Option<String>,
+    pub customer_email: Option<CustomerEmail>,
     /// ISO 4217 code.
-    #[garde(required, custom(text_rule(Currency::parse)))]
+    #[garde(required)]
     #[schema(required = true, value_type = String, pattern = "^[A-Z]{3}$", min_length = 3, max_length = 3)]
-    pub currency: Option<String>,
-    #[garde(required, length(min = NewOrder::MIN_ITEMS, max = NewOrder::MAX_ITEMS), dive)]
+    pub currency: Option<Currency>,
+    #[garde(required, dive)]
     #[schema(required = true, value_type = Vec<OrderItemRequest>, min_items = 1, max_items = 100)]
     pub items: Option<Vec<OrderItemRequest>>,
 }
@@ -42,84 +43,71 @@ pub struct CreateOrderRequest {
 /// One entry of `items`.
 #[derive(Debug, garde::Validate, ToSchema)]
 pub struct OrderItemRequest {
-    #[garde(required, custom(text_rule(Sku::parse)))]
+    #[garde(required)]
     #[schema(required = true, value_type = String, pattern = "^[A-Za-z0-9._-]{1,64}$", min_length = 1, max_length = 64)]
-    pub sku: Option<String>,
-    #[garde(required, custom(integer_rule(Quantity::parse)))]
+    pub sku: Option<Sku>,
+    #[garde(required)]
     #[schema(required = true, value_type = i64, minimum = 1, maximum = 10000)]
-    pub quantity: Option<i64>,
+    pub quantity: Option<Quantity>,
     /// Minor units (cents).
-    #[garde(required, custom(integer_rule(UnitPrice::parse)))]
+    #[garde(required)]
     #[schema(required = true, value_type = i64, minimum = 0, maximum = 100000000)]
-    pub unit_price_cents: Option<i64>,
+    pub unit_price_cents: Option<UnitPrice>,
 }
 
 impl FromJson for CreateOrderRequest {
+    type Parsed = NewOrder;
+
     fn from_json(value: Value, path: &str, errors: &mut Vec<FieldError>) -> Self {
         let mut object = ObjectReader::new(value, path, errors);
         let request = Self {
-            customer_name: object.string("customer_name"),
-            customer_email: object.string("customer_email"),
-            currency: object.string("currency"),
+            customer_name: object.text("customer_name", CustomerName::parse),
+            customer_email: object.text("customer_email", CustomerEmail::parse),
+            currency: object.text("currency", Currency::parse),
             items: object.array("items", OrderItemRequest::from_json),
         };
         object.finish();
         request
     }
+
+    fn into_parsed(self, errors: &mut Vec<FieldError>) -> Option<NewOrder> {
+        let items = self.items?;
+        let count = items.len();
+        let lines: Option<Vec<NewOrderLine>> = items.into_iter().map(OrderItemRequest::into_line).collect();
+        // The count rule is applied once: to the lines when all of them are
+        // valid, else to how many there are, beside the invalid ones.
+        let counted = match lines {
+            Some(lines) => OrderLines::parse(lines).map(Some),
+            None => OrderLines::check_count(count).map(|()| None),
+        };
+        let lines = counted.map_err(|e| errors.push(FieldError::rule("items", &e))).ok()??;
+        let new = NewOrder::new(self.customer_name?, self.customer_email?, self.currency?, lines);
+        new.map_err(|overflow| errors.push(FieldError::new("items", "range", overflow.to_string()))).ok()
+    }
 }
 
 impl FromJson for OrderItemRequest {
+    type Parsed = NewOrderLine;
+
     fn from_json(value: Value, path: &str, errors: &mut Vec<FieldError>) -> Self {
         let mut object = ObjectReader::new(value, path, errors);
         let item = Self {
-            sku: object.string("sku"),
-            quantity: object.integer("quantity"),
-            unit_price_cents: object.integer("unit_price_cents"),
+            sku: object.text("sku", Sku::parse),
+            quantity: object.number("quantity", Quantity::parse),
+            unit_price_cents: object.number("unit_price_cents", UnitPrice::parse),
         };
         object.finish();
         item
     }
+
+    fn into_parsed(self, _: &mut Vec<FieldError>) -> Option<NewOrderLine> {
+        self.into_line()
+    }
 }
 
-/// After validation every field is present and parses; this is the one place
-/// the strings become domain values. A failure here means the garde rules and
-/// the domain disagree, and is still reported as a 422, never a panic.
-fn present<T>(value: Option<T>, field: &str) -> Result<T, FieldError> {
-    value.ok_or_else(|| FieldError { field: field.to_owned(), code: "required", message: "is required".to_owned() })
-}
-
-fn parsed<T>(result: Result<T, domain::ParseError>, field: &str) -> Result<T, FieldError> {
-    result.map_err(|e| FieldError { field: field.to_owned(), code: e.code(), message: e.to_string() })
-}
-
-impl CreateOrderRequest {
-    /// The validated request as a domain value.
-    pub fn into_new_order(self) -> Result<NewOrder, FieldError> {
-        let name = present(self.customer_name, "customer_name")?;
-        let email = present(self.customer_email, "customer_email")?;
-        let currency = present(self.currency, "currency")?;
-        let lines = present(self.items, "items")?
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| {
-                let at = |field: &str| format!("items[{i}].{field}");
-                Ok(NewOrderLine {
-                    sku: parsed(Sku::parse(&present(item.sku, &at("sku"))?), &at("sku"))?,
-                    quantity: parsed(Quantity::parse(present(item.quantity, &at("quantity"))?), &at("quantity"))?,
-                    unit_price: parsed(
-                        UnitPrice::parse(present(item.unit_price_cents, &at("unit_price_cents"))?),
-                        &at("unit_price_cents"),
-                    )?,
-                })
-            })
-            .collect::<Result<Vec<_>, FieldError>>()?;
-        NewOrder::new(
-            parsed(CustomerName::parse(&name), "customer_name")?,
-            parsed(CustomerEmail::parse(&email), "customer_email")?,
-            parsed(Currency::parse(&currency), "currency")?,
-            lines,
-        )
-        .map_err(|e| FieldError { field: "items".to_owned(), code: "length", message: e.to_string() })
+impl OrderItemRequest {
+    fn into_line(self) -> Option<NewOrderLine> {
+        Some(NewOrderLine { sku: self.sku?, quantity: self.quantity?, unit_price: self.unit_price_cents? })
     }
 }
 
@@ -127,9 +115,9 @@ impl CreateOrderRequest {
 #[derive(Debug, garde::Validate, ToSchema)]
 #[schema(example = json!({"status": "processing"}))]
 pub struct ChangeStatusRequest {
-    #[garde(required, custom(text_rule(OrderStatus::parse)))]
+    #[garde(required)]
     #[schema(required = true, value_type = StatusName)]
-    pub status: Option<String>,
+    pub status: Option<OrderStatus>,
 }
 
 /// An order's status. `pending` → `processing` | `cancelled`; `processing` →
@@ -155,18 +143,17 @@ pub enum EmailStateName {
 }
 
 impl FromJson for ChangeStatusRequest {
+    type Parsed = OrderStatus;
+
     fn from_json(value: Value, path: &str, errors: &mut Vec<FieldError>) -> Self {
         let mut object = ObjectReader::new(value, path, errors);
-        let request = Self { status: object.string("status") };
+        let request = Self { status: object.text("status", OrderStatus::parse) };
         object.finish();
         request
     }
-}
 
-impl ChangeStatusRequest {
-    /// The validated target status.
-    pub fn target(self) -> Result<OrderStatus, FieldError> {
-        parsed(OrderStatus::parse(&present(self.status, "status")?), "status")
+    fn into_parsed(self, _: &mut Vec<FieldError>) -> Option<OrderStatus> {
+        self.status
     }
 }
 

@@ -28,8 +28,8 @@ pub struct BodyTimeout(pub std::time::Duration);
 pub struct JsonBody(pub Value);
 
 impl JsonBody {
-    /// Reads the value as `T`, listing every invalid field (422).
-    pub fn validate<T: FromJson>(&self) -> Result<T, ApiError> {
+    /// Reads the value as the domain value of request `T`, listing every invalid field (422).
+    pub fn parse<T: FromJson>(&self) -> Result<T::Parsed, ApiError> {
         validation::read::<T>(self.0.clone()).map_err(ApiError::Validation)
     }
 }

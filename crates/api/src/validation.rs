@@ -1,12 +1,12 @@
-//! Turning a JSON body into a request DTO while collecting EVERY problem:
-//! missing, mistyped and unknown fields from the shape check, rule violations
-//! from garde, each with its JSON path and a stable code.
-
-use std::borrow::Cow;
-use std::fmt::Display;
+//! Turning a JSON body into domain values while collecting EVERY problem.
+//!
+//! Each rule is stated once and applied once: the reader checks the JSON
+//! shape (types, unknown members) and hands each value to the domain
+//! constructor that owns its rule (`Sku::parse`, `Quantity::parse`…); garde
+//! states which members a request must have, and finds them at every depth.
+//! Each problem comes out with its JSON path and a stable code.
 
 use domain::ParseError;
-use garde::i18n::{I18n, InvalidCreditCard, InvalidEmail, InvalidPhoneNumber, InvalidUrl, IpKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -23,36 +23,58 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
         Self { field: field.into(), code, message: message.into() }
+    }
+
+    /// A domain rule that the value at `field` breaks.
+    pub fn rule(field: impl Into<String>, error: &ParseError) -> Self {
+        Self::new(field, error.code(), error.to_string())
     }
 }
 
 /// A request body type that can be read from any JSON value, reporting what
 /// does not fit instead of stopping at the first problem.
+///
+/// Its garde rules state presence only (`required`, `dive`): the value rules
+/// belong to the domain and are applied while reading.
 pub trait FromJson: Sized + garde::Validate<Context = ()> {
-    /// Reads `value` found at `path`; records every shape problem in `errors`.
-    /// Fields that are missing or mistyped are left `None`.
+    /// The domain value the request stands for.
+    type Parsed;
+
+    /// Reads `value` found at `path`, parsing each member with the domain;
+    /// records every problem in `errors`. Members that are missing, mistyped
+    /// or invalid are left `None`.
     fn from_json(value: Value, path: &str, errors: &mut Vec<FieldError>) -> Self;
+
+    /// The domain value, once every member is there; records the problems
+    /// that only the whole request shows.
+    fn into_parsed(self, errors: &mut Vec<FieldError>) -> Option<Self::Parsed>;
 }
 
-/// Reads a whole body: shape first, then garde's rules on what could be read.
-pub fn read<T: FromJson>(value: Value) -> Result<T, Vec<FieldError>> {
+/// Reads a whole body into its domain value, or lists every invalid field
+/// (sorted by path, so the same body always gets the same answer).
+pub fn read<T: FromJson>(value: Value) -> Result<T::Parsed, Vec<FieldError>> {
     let mut errors = Vec::new();
     let request = T::from_json(value, "", &mut errors);
-    if let Err(report) = garde::with_i18n(CodedMessages, || request.validate()) {
-        for (path, error) in report.iter() {
+    if let Err(report) = request.validate() {
+        for (path, _) in report.iter() {
             let field = path.to_string();
-            // A field already reported as missing, mistyped or unreadable (or
-            // inside such a field) would only be reported again as "required".
-            if errors.iter().any(|shape| is_within(&field, &shape.field)) {
-                continue;
+            // A member already reported as mistyped or invalid (or inside
+            // such a member) is absent only because of that.
+            if !errors.iter().any(|found| is_within(&field, &found.field)) {
+                errors.push(FieldError::new(field, "required", "is required"));
             }
-            let (code, message) = decode(error.message());
-            errors.push(FieldError::new(field, code, message));
         }
     }
-    if errors.is_empty() { Ok(request) } else { Err(errors) }
+    let parsed = request.into_parsed(&mut errors);
+    match parsed {
+        Some(parsed) if errors.is_empty() => Ok(parsed),
+        _ => {
+            errors.sort_by(|a, b| a.field.cmp(&b.field));
+            Err(errors)
+        }
+    }
 }
 
 fn is_within(field: &str, outer: &str) -> bool {
@@ -125,6 +147,22 @@ impl<'a> ObjectReader<'a> {
         }
     }
 
+    /// A string member, parsed by the domain constructor that owns its rule.
+    pub fn text<T>(&mut self, key: &str, parse: fn(&str) -> Result<T, ParseError>) -> Option<T> {
+        let text = self.string(key)?;
+        self.parsed(key, parse(&text))
+    }
+
+    /// An integer member, parsed by the domain constructor that owns its rule.
+    pub fn number<T>(&mut self, key: &str, parse: fn(i64) -> Result<T, ParseError>) -> Option<T> {
+        let number = self.integer(key)?;
+        self.parsed(key, parse(number))
+    }
+
+    fn parsed<T>(&mut self, key: &str, result: Result<T, ParseError>) -> Option<T> {
+        result.map_err(|error| self.errors.push(FieldError::rule(join(&self.path, key), &error))).ok()
+    }
+
     /// An array member, each element read by `element` at its indexed path.
     pub fn array<T>(&mut self, key: &str, element: impl Fn(Value, &str, &mut Vec<FieldError>) -> T) -> Option<Vec<T>> {
         match self.take(key)? {
@@ -161,102 +199,5 @@ fn kind(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-/// garde carries only a message per error; the code travels in front of it,
-/// separated by this character, from here (the only place codes are given)
-/// to [`decode`].
-const SEPARATOR: char = '\u{1f}';
-
-fn coded(code: &str, message: impl Display) -> Cow<'static, str> {
-    Cow::Owned(format!("{code}{SEPARATOR}{message}"))
-}
-
-fn decode(message: &str) -> (&'static str, String) {
-    let (code, text) = message.split_once(SEPARATOR).unwrap_or(("invalid", message));
-    (known_code(code), text.to_owned())
-}
-
-/// Codes are `&'static str` in the response type; map back to the static set.
-fn known_code(code: &str) -> &'static str {
-    const CODES: [&str; 9] =
-        ["required", "length", "range", "email", "pattern", "control_characters", "one_of", "format", "invalid"];
-    CODES.into_iter().find(|known| *known == code).unwrap_or("invalid")
-}
-
-/// garde's message catalogue, replaced by one that carries codes.
-#[derive(Debug)]
-struct CodedMessages;
-
-impl I18n for CodedMessages {
-    fn length_lower_than(&self, min: usize) -> Cow<'static, str> {
-        coded("length", format_args!("must have at least {min}"))
-    }
-    fn length_greater_than(&self, max: usize) -> Cow<'static, str> {
-        coded("length", format_args!("must have at most {max}"))
-    }
-    fn range_lower_than(&self, min: &dyn Display) -> Cow<'static, str> {
-        coded("range", format_args!("must be at least {min}"))
-    }
-    fn range_greater_than(&self, max: &dyn Display) -> Cow<'static, str> {
-        coded("range", format_args!("must be at most {max}"))
-    }
-    fn credit_card_invalid(&self, reason: InvalidCreditCard) -> Cow<'static, str> {
-        coded("format", reason)
-    }
-    fn pattern_no_match(&self, pattern: &dyn Display) -> Cow<'static, str> {
-        coded("pattern", format_args!("does not match {pattern}"))
-    }
-    fn contains_missing(&self, pattern: &dyn Display) -> Cow<'static, str> {
-        coded("pattern", format_args!("does not contain {pattern}"))
-    }
-    fn url_invalid(&self, reason: InvalidUrl) -> Cow<'static, str> {
-        coded("format", reason)
-    }
-    fn prefix_missing(&self, pattern: &dyn Display) -> Cow<'static, str> {
-        coded("pattern", format_args!("does not begin with {pattern}"))
-    }
-    fn suffix_missing(&self, pattern: &dyn Display) -> Cow<'static, str> {
-        coded("pattern", format_args!("does not end with {pattern}"))
-    }
-    fn phone_number_invalid(&self, reason: InvalidPhoneNumber) -> Cow<'static, str> {
-        coded("format", reason)
-    }
-    fn ip_invalid(&self, _: IpKind) -> Cow<'static, str> {
-        coded("format", "not a valid IP address")
-    }
-    fn matches_field_mismatch(&self, field: &dyn Display) -> Cow<'static, str> {
-        coded("invalid", format_args!("does not match {field}"))
-    }
-    fn email_invalid(&self, reason: InvalidEmail) -> Cow<'static, str> {
-        coded("email", reason)
-    }
-    fn ascii_invalid(&self) -> Cow<'static, str> {
-        coded("pattern", "must be ASCII")
-    }
-    fn alphanumeric_invalid(&self) -> Cow<'static, str> {
-        coded("pattern", "must be alphanumeric")
-    }
-    fn required_not_set(&self) -> Cow<'static, str> {
-        coded("required", "is required")
-    }
-}
-
-/// A garde `custom` rule for a text field that accepts exactly what a domain
-/// constructor accepts, so the rules live in the domain and the edge reports them.
-pub fn text_rule<T>(parse: fn(&str) -> Result<T, ParseError>) -> impl FnOnce(&Option<String>, &()) -> garde::Result {
-    move |value, _| report(value.as_deref().map(parse))
-}
-
-/// [`text_rule`] for an integer field.
-pub fn integer_rule<T>(parse: fn(i64) -> Result<T, ParseError>) -> impl FnOnce(&Option<i64>, &()) -> garde::Result {
-    move |value, _| report(value.map(parse))
-}
-
-fn report<T>(parsed: Option<Result<T, ParseError>>) -> garde::Result {
-    match parsed {
-        Some(Err(error)) => Err(garde::Error::new(coded(error.code(), &error))),
-        _ => Ok(()),
     }
 }

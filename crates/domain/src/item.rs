@@ -70,6 +70,33 @@ pub struct NewOrderLine {
     pub unit_price: UnitPrice,
 }
 
+/// The lines of a new order: 1..=100 of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLines(pub(crate) Vec<NewOrderLine>);
+
+impl OrderLines {
+    /// Fewest lines an order may have.
+    pub const MIN: usize = 1;
+    /// Most lines an order may have.
+    pub const MAX: usize = 100;
+
+    /// Checks how many lines there are.
+    pub fn parse(lines: Vec<NewOrderLine>) -> Result<Self, ParseError> {
+        Self::check_count(lines.len())?;
+        Ok(Self(lines))
+    }
+
+    /// The same rule on a count alone, for a reader that reports a wrong
+    /// count beside invalid lines it could not turn into [`NewOrderLine`]s.
+    pub fn check_count(count: usize) -> Result<(), ParseError> {
+        if (Self::MIN..=Self::MAX).contains(&count) {
+            Ok(())
+        } else {
+            Err(ParseError::Length { min: Self::MIN, max: Self::MAX, unit: "items" })
+        }
+    }
+}
+
 /// One line of a stored order, with its computed total.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderLine {
@@ -114,6 +141,19 @@ mod tests {
         assert!(Quantity::parse(0).is_err());
         assert!(Quantity::parse(10_001).is_err());
         assert!(Quantity::parse(-5).is_err());
+    }
+
+    #[test]
+    fn an_order_has_one_to_a_hundred_lines() {
+        let line = || NewOrderLine {
+            sku: Sku::parse("X").unwrap(),
+            quantity: Quantity::parse(1).unwrap(),
+            unit_price: UnitPrice::parse(1).unwrap(),
+        };
+        assert!(OrderLines::parse(vec![line()]).is_ok());
+        assert!(OrderLines::parse(vec![line(); 100]).is_ok());
+        assert!(matches!(OrderLines::parse(vec![]), Err(ParseError::Length { unit: "items", .. })));
+        assert!(matches!(OrderLines::parse(vec![line(); 101]), Err(ParseError::Length { .. })));
     }
 
     #[test]

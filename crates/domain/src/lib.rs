@@ -11,7 +11,7 @@
 //! ```
 //! use domain::{
 //!     Currency, CustomerEmail, CustomerName, EmailMessage, NewOrder, NewOrderLine, Order,
-//!     OrderId, OrderStatus, Quantity, Sku, Timestamp, UnitPrice,
+//!     OrderId, OrderLines, OrderStatus, Quantity, Sku, Timestamp, UnitPrice,
 //! };
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,7 +24,7 @@
 //!     CustomerName::parse("  Ada Lovelace ")?,
 //!     CustomerEmail::parse("ada@example.com")?,
 //!     Currency::parse("EUR")?,
-//!     vec![line],
+//!     OrderLines::parse(vec![line])?,
 //! )?;
 //! assert_eq!(new.total().cents(), 2500);
 //!
@@ -63,11 +63,11 @@ pub mod time;
 pub use customer::{CustomerEmail, CustomerName};
 pub use email::{EmailDelivery, EmailMessage, EmailState};
 pub use idempotency::{CreateOutcome, IdempotencyKey, IdempotencyRecord, IdempotentRequest, StoredResponse};
-pub use item::{NewOrderLine, OrderLine, Quantity, Sku};
+pub use item::{NewOrderLine, OrderLine, OrderLines, Quantity, Sku};
 pub use listing::{Cursor, InvalidCursor, ListQuery, Page, PageSize};
 pub use money::{Currency, Money, UnitPrice};
 pub use order::{
-    CorruptRecord, NewOrder, NewOrderError, Order, OrderId, StoredDelivery, StoredLine, StoredOrder, Version,
+    CorruptRecord, NewOrder, Order, OrderId, StoredDelivery, StoredLine, StoredOrder, TotalOverflow, Version,
 };
 pub use parse::ParseError;
 pub use ports::{

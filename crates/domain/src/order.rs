@@ -7,9 +7,8 @@ use uuid::Uuid;
 
 use crate::customer::{CustomerEmail, CustomerName};
 use crate::email::EmailDelivery;
-use crate::item::{NewOrderLine, OrderLine, Quantity, Sku};
+use crate::item::{NewOrderLine, OrderLine, OrderLines, Quantity, Sku};
 use crate::money::{Currency, Money};
-use crate::parse::ParseError;
 use crate::status::OrderStatus;
 use crate::time::Timestamp;
 
@@ -81,16 +80,11 @@ impl fmt::Display for Version {
     }
 }
 
-/// Which part of a new order broke a rule.
+/// The total of a new order does not fit in 64 bits (not reachable within
+/// the bounds of lines, quantities and prices, but arithmetic stays checked).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NewOrderError {
-    /// The list of items is empty or too long.
-    #[error("items {0}")]
-    Items(ParseError),
-    /// The order total does not fit in 64 bits (not reachable within the item bounds).
-    #[error("the order total is too large")]
-    TotalOverflow,
-}
+#[error("the order total is too large")]
+pub struct TotalOverflow;
 
 /// A valid order request: what a client asks for, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,28 +97,15 @@ pub struct NewOrder {
 }
 
 impl NewOrder {
-    /// Fewest lines an order may have.
-    pub const MIN_ITEMS: usize = 1;
-    /// Most lines an order may have.
-    pub const MAX_ITEMS: usize = 100;
-
     /// Prices every line and the total, with checked arithmetic.
     pub fn new(
         customer_name: CustomerName,
         customer_email: CustomerEmail,
         currency: Currency,
-        items: Vec<NewOrderLine>,
-    ) -> Result<Self, NewOrderError> {
-        if !(Self::MIN_ITEMS..=Self::MAX_ITEMS).contains(&items.len()) {
-            return Err(NewOrderError::Items(ParseError::Length {
-                min: Self::MIN_ITEMS,
-                max: Self::MAX_ITEMS,
-                unit: "items",
-            }));
-        }
-        let lines =
-            items.into_iter().map(OrderLine::price).collect::<Option<Vec<_>>>().ok_or(NewOrderError::TotalOverflow)?;
-        let total = total_of(&lines).ok_or(NewOrderError::TotalOverflow)?;
+        lines: OrderLines,
+    ) -> Result<Self, TotalOverflow> {
+        let lines = lines.0.into_iter().map(OrderLine::price).collect::<Option<Vec<_>>>().ok_or(TotalOverflow)?;
+        let total = total_of(&lines).ok_or(TotalOverflow)?;
         Ok(Self { customer_name, customer_email, currency, lines, total })
     }
 
@@ -330,12 +311,12 @@ mod tests {
         }
     }
 
-    fn new_order(lines: Vec<NewOrderLine>) -> Result<NewOrder, NewOrderError> {
+    fn new_order(lines: Vec<NewOrderLine>) -> Result<NewOrder, TotalOverflow> {
         NewOrder::new(
             CustomerName::parse("Ada Lovelace").unwrap(),
             CustomerEmail::parse("ada@example.com").unwrap(),
             Currency::parse("EUR").unwrap(),
-            lines,
+            OrderLines::parse(lines).unwrap(),
         )
     }
 
@@ -348,16 +329,9 @@ mod tests {
     #[test]
     fn the_largest_order_does_not_overflow() {
         let lines =
-            (0..NewOrder::MAX_ITEMS).map(|i| line(&format!("SKU-{i}"), Quantity::MAX, UnitPrice::MAX_CENTS)).collect();
+            (0..OrderLines::MAX).map(|i| line(&format!("SKU-{i}"), Quantity::MAX, UnitPrice::MAX_CENTS)).collect();
         let order = new_order(lines).unwrap();
         assert_eq!(order.total().cents(), 100 * 10_000 * 100_000_000);
-    }
-
-    #[test]
-    fn an_order_needs_one_to_a_hundred_items() {
-        assert!(matches!(new_order(vec![]), Err(NewOrderError::Items(_))));
-        let too_many = (0..=NewOrder::MAX_ITEMS).map(|_| line("X", 1, 1)).collect();
-        assert!(matches!(new_order(too_many), Err(NewOrderError::Items(_))));
     }
 
     #[test]

@@ -203,7 +203,7 @@ mod tests {
 
     use super::*;
     use crate::customer::{CustomerEmail, CustomerName};
-    use crate::item::{NewOrderLine, Quantity, Sku};
+    use crate::item::{NewOrderLine, OrderLines, Quantity, Sku};
     use crate::money::{Currency, UnitPrice};
     use crate::order::{StoredDelivery, StoredLine, StoredOrder};
 
@@ -312,11 +312,12 @@ mod tests {
             CustomerName::parse("Ada").unwrap(),
             CustomerEmail::parse("ada@example.com").unwrap(),
             Currency::parse("EUR").unwrap(),
-            vec![NewOrderLine {
+            OrderLines::parse(vec![NewOrderLine {
                 sku: Sku::parse("A").unwrap(),
                 quantity: Quantity::parse(1).unwrap(),
                 unit_price: UnitPrice::parse(1).unwrap(),
-            }],
+            }])
+            .unwrap(),
         )
         .unwrap()
     }

@@ -44,7 +44,7 @@ pub async fn create_order(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency::key_of(&req, &body.0)?;
-    let new = body.validate::<CreateOrderRequest>()?.into_new_order().map_err(|e| ApiError::Validation(vec![e]))?;
+    let new = body.parse::<CreateOrderRequest>()?;
     let placed = state
         .orders
         .place(new, key, |order| {
@@ -238,7 +238,7 @@ pub async fn change_status(
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let precondition = precondition(&req)?;
-    let to = body.validate::<ChangeStatusRequest>()?.target().map_err(|e| ApiError::Validation(vec![e]))?;
+    let to = body.parse::<ChangeStatusRequest>()?;
     let order = state.orders.change_status(path.0, to, precondition).await?;
     tracing::info!(order_id = %order.id(), status = %order.status(), "order status changed");
     Ok(HttpResponse::Ok()
