@@ -6,11 +6,78 @@ use actix_web::{HttpResponse, ResponseError};
 use domain::{OrderError, RepositoryError, TransitionError};
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 
 use crate::validation::FieldError;
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Writes [`Code`] and [`Code::ALL`] from one list, so the `enum` of codes in
+/// the OpenAPI document is exactly the set a problem can carry.
+macro_rules! codes {
+    ($($variant:ident => $text:literal),+ $(,)?) => {
+        /// The stable machine-readable `code` of a problem.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code {
+            $($variant),+
+        }
+
+        impl Code {
+            /// Every code.
+            pub const ALL: &[Code] = &[$(Code::$variant),+];
+
+            /// The code as it appears in a problem body.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text),+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    MalformedJson => "malformed_json",
+    InvalidQuery => "invalid_query",
+    InvalidHeader => "invalid_header",
+    NotFound => "not_found",
+    MethodNotAllowed => "method_not_allowed",
+    RequestTimeout => "request_timeout",
+    InvalidTransition => "invalid_transition",
+    PreconditionFailed => "precondition_failed",
+    PayloadTooLarge => "payload_too_large",
+    UnsupportedMediaType => "unsupported_media_type",
+    ValidationFailed => "validation_failed",
+    IdempotencyKeyReused => "idempotency_key_reused",
+    Internal => "internal",
+    Unavailable => "unavailable",
+    // The fallbacks of `Problem::for_status`, for a status the framework
+    // produced on its own; actix-http writes its 400 and 431 before the
+    // request reaches the application, so these are not expected.
+    BadRequest => "bad_request",
+    HeadersTooLarge => "headers_too_large",
+    Other => "error",
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl utoipa::PartialSchema for Code {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("Stable machine-readable code; one per kind of problem."))
+            .enum_values(Some(Code::ALL.iter().map(|code| code.as_str())))
+            .into()
+    }
+}
+
+impl ToSchema for Code {}
 
 /// A problem before the request context (path, request id) is added: handlers
 /// and extractors produce it, the request middleware renders it.
@@ -19,7 +86,7 @@ pub struct Problem {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable machine-readable code, e.g. `validation_failed`.
-    pub code: &'static str,
+    pub code: Code,
     /// Short summary; the same for every problem of this code.
     pub title: &'static str,
     /// What happened in this case.
@@ -32,30 +99,30 @@ pub struct Problem {
 
 impl Problem {
     /// A problem without field errors.
-    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: Code, title: &'static str, detail: impl Into<String>) -> Self {
         Self { status, code, title, detail: detail.into(), errors: Vec::new(), allow: None }
     }
 
     /// The problem for a status the framework produced on its own.
     pub fn for_status(status: StatusCode) -> Self {
         let (code, title, detail) = match status.as_u16() {
-            400 => ("bad_request", "Bad request", "the request could not be understood"),
-            404 => ("not_found", "Not found", "no resource at this path"),
-            405 => ("method_not_allowed", "Method not allowed", "this method is not allowed on this path"),
-            408 => ("request_timeout", "Request timeout", "the request was not received in time"),
-            413 => ("payload_too_large", "Payload too large", "the request body is larger than 64 KiB"),
-            415 => ("unsupported_media_type", "Unsupported media type", "the body must be application/json"),
-            431 => ("headers_too_large", "Request header fields too large", "the request headers are too large"),
-            503 => ("unavailable", "Service unavailable", "the service is unavailable; retry later"),
-            s if s >= 500 => ("internal", "Internal server error", "the server failed to answer the request"),
-            _ => ("error", "Request failed", "the request failed"),
+            400 => (Code::BadRequest, "Bad request", "the request could not be understood"),
+            404 => (Code::NotFound, "Not found", "no resource at this path"),
+            405 => (Code::MethodNotAllowed, "Method not allowed", "this method is not allowed on this path"),
+            408 => (Code::RequestTimeout, "Request timeout", "the request was not received in time"),
+            413 => (Code::PayloadTooLarge, "Payload too large", "the request body is larger than 64 KiB"),
+            415 => (Code::UnsupportedMediaType, "Unsupported media type", "the body must be application/json"),
+            431 => (Code::HeadersTooLarge, "Request header fields too large", "the request headers are too large"),
+            503 => (Code::Unavailable, "Service unavailable", "the service is unavailable; retry later"),
+            s if s >= 500 => (Code::Internal, "Internal server error", "the server failed to answer the request"),
+            _ => (Code::Other, "Request failed", "the request failed"),
         };
         Self::new(status, code, title, detail)
     }
 
     /// The `type` URI: a relative reference per code.
     pub fn type_uri(&self) -> String {
-        format!("/problems/{}", self.code.replace('_', "-"))
+        format!("/problems/{}", self.code.as_str().replace('_', "-"))
     }
 
     /// The JSON body, with the request's path and id.
@@ -102,11 +169,10 @@ pub struct ProblemBody<'a> {
     /// The request path.
     #[schema(format = "uri-reference")]
     pub instance: String,
-    /// Stable machine-readable code: `malformed_json`, `invalid_query`, `invalid_header`,
-    /// `not_found`, `method_not_allowed`, `request_timeout`, `invalid_transition`,
-    /// `precondition_failed`, `payload_too_large`, `unsupported_media_type`,
-    /// `validation_failed`, `idempotency_key_reused`, `internal`, `unavailable`.
-    pub code: &'static str,
+    // No doc comment: utoipa would wrap the inlined enum in an `allOf` with an
+    // object schema to carry it, and no string would then match.
+    #[schema(inline)]
+    pub code: Code,
     /// Equal to the response's `X-Request-Id`.
     pub request_id: String,
     /// 422 `validation_failed` only: every invalid field.
@@ -176,12 +242,12 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         use StatusCode as S;
         let mut problem = match self {
-            ApiError::OrderNotFound(_) => Problem::new(S::NOT_FOUND, "not_found", "Not found", self.to_string()),
+            ApiError::OrderNotFound(_) => Problem::new(S::NOT_FOUND, Code::NotFound, "Not found", self.to_string()),
             ApiError::RouteNotFound => Problem::for_status(S::NOT_FOUND),
             ApiError::MethodNotAllowed { allow } => {
                 let mut problem = Problem::new(
                     S::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
+                    Code::MethodNotAllowed,
                     "Method not allowed",
                     format!("allowed methods: {allow}"),
                 );
@@ -190,24 +256,24 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType => Problem::new(
                 S::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                Code::UnsupportedMediaType,
                 "Unsupported media type",
                 "the body must be sent with Content-Type: application/json",
             ),
             ApiError::PayloadTooLarge { .. } => {
-                Problem::new(S::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large", self.to_string())
+                Problem::new(S::PAYLOAD_TOO_LARGE, Code::PayloadTooLarge, "Payload too large", self.to_string())
             }
             ApiError::BodyTimeout => {
-                Problem::new(S::REQUEST_TIMEOUT, "request_timeout", "Request timeout", self.to_string())
+                Problem::new(S::REQUEST_TIMEOUT, Code::RequestTimeout, "Request timeout", self.to_string())
             }
             ApiError::MalformedJson(_) => {
-                Problem::new(S::BAD_REQUEST, "malformed_json", "Malformed JSON", self.to_string())
+                Problem::new(S::BAD_REQUEST, Code::MalformedJson, "Malformed JSON", self.to_string())
             }
             ApiError::InvalidQuery(_) => {
-                Problem::new(S::BAD_REQUEST, "invalid_query", "Invalid query parameter", self.to_string())
+                Problem::new(S::BAD_REQUEST, Code::InvalidQuery, "Invalid query parameter", self.to_string())
             }
             ApiError::InvalidHeader(_) => {
-                Problem::new(S::BAD_REQUEST, "invalid_header", "Invalid header", self.to_string())
+                Problem::new(S::BAD_REQUEST, Code::InvalidHeader, "Invalid header", self.to_string())
             }
             ApiError::Validation(errors) => {
                 let detail = match errors.len() {
@@ -215,21 +281,21 @@ impl ApiError {
                     n => format!("{n} fields are invalid"),
                 };
                 let mut problem =
-                    Problem::new(S::UNPROCESSABLE_ENTITY, "validation_failed", "Request validation failed", detail);
+                    Problem::new(S::UNPROCESSABLE_ENTITY, Code::ValidationFailed, "Request validation failed", detail);
                 problem.errors = errors.clone();
                 problem
             }
             ApiError::IdempotencyKeyReused => Problem::new(
                 S::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                Code::IdempotencyKeyReused,
                 "Idempotency key reused",
                 self.to_string(),
             ),
             ApiError::PreconditionFailed { .. } => {
-                Problem::new(S::PRECONDITION_FAILED, "precondition_failed", "Precondition failed", self.to_string())
+                Problem::new(S::PRECONDITION_FAILED, Code::PreconditionFailed, "Precondition failed", self.to_string())
             }
             ApiError::InvalidTransition(_) => {
-                Problem::new(S::CONFLICT, "invalid_transition", "Invalid status transition", self.to_string())
+                Problem::new(S::CONFLICT, Code::InvalidTransition, "Invalid status transition", self.to_string())
             }
             ApiError::Unavailable(_) => Problem::for_status(S::SERVICE_UNAVAILABLE),
             ApiError::Internal(_) => Problem::for_status(S::INTERNAL_SERVER_ERROR),
