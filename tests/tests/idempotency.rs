@@ -190,7 +190,7 @@ async fn expired_keys_are_purged(backend: Backend) {
         .unwrap();
         let key =
             domain::IdempotentRequest { key: domain::IdempotencyKey::parse(key).unwrap(), fingerprint: "f".into() };
-        orders.place(new, Some(key), |o| (201, o.id().to_string())).await.unwrap();
+        orders.place(new, Some(key), |o| Ok(o.id().to_string())).await.unwrap();
     }
     assert_eq!(app.db.count("idempotency_keys").await, 10);
     assert_eq!(orders.purge_expired_keys(2).await.unwrap(), 5);

@@ -12,8 +12,8 @@ use actix_web::HttpServer;
 use api::AppState;
 use async_trait::async_trait;
 use domain::{
-    CreateOutcome, EmailMessage, IdempotencyRecord, ListQuery, Order, OrderId, OrderRepository, OrderService,
-    OrderStatus, Page, RepositoryError, Timestamp, Version,
+    CreateOutcome, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderService, OrderStatus, Page,
+    RepositoryError, Timestamp, Version,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -48,13 +48,7 @@ impl FaultyRepository {
 
 #[async_trait]
 impl OrderRepository for FaultyRepository {
-    async fn create(
-        &self,
-        _: &Order,
-        _: &EmailMessage,
-        _: Option<&IdempotencyRecord>,
-        _: Option<Timestamp>,
-    ) -> Result<CreateOutcome, RepositoryError> {
+    async fn create(&self, _: OrderCreation) -> Result<CreateOutcome, RepositoryError> {
         self.fail()
     }
     async fn purge_expired_keys(&self, _: Timestamp, _: usize) -> Result<usize, RepositoryError> {

@@ -45,14 +45,13 @@ pub struct IdempotentRequest {
     pub fingerprint: String,
 }
 
-/// The first answer to a keyed request, repeated to every retry.
+/// The answer to a create, made by the caller and opaque here: stored with
+/// the key and repeated, byte for byte, to every retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
+pub struct Answer {
     /// The order the request created.
     pub order_id: OrderId,
-    /// HTTP status of the first answer.
-    pub status: u16,
-    /// Its body, byte for byte.
+    /// What the caller answered.
     pub body: String,
 }
 
@@ -62,7 +61,7 @@ pub struct IdempotencyRecord {
     /// The request.
     pub request: IdempotentRequest,
     /// The answer to repeat.
-    pub response: StoredResponse,
+    pub answer: Answer,
     /// When the key may be used afresh.
     pub expires_at: Timestamp,
 }
@@ -77,7 +76,7 @@ pub enum CreateOutcome {
         /// The fingerprint of the request that used the key.
         fingerprint: String,
         /// Its answer.
-        response: StoredResponse,
+        answer: Answer,
     },
 }
 

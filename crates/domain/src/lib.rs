@@ -52,6 +52,8 @@ pub mod email;
 pub mod idempotency;
 pub mod item;
 pub mod listing;
+#[cfg(feature = "in-memory")]
+pub mod memory;
 pub mod money;
 pub mod order;
 pub mod parse;
@@ -62,7 +64,7 @@ pub mod time;
 
 pub use customer::{CustomerEmail, CustomerName};
 pub use email::{EmailDelivery, EmailMessage, EmailState};
-pub use idempotency::{CreateOutcome, IdempotencyKey, IdempotencyRecord, IdempotentRequest, StoredResponse};
+pub use idempotency::{Answer, CreateOutcome, IdempotencyKey, IdempotencyRecord, IdempotentRequest};
 pub use item::{NewOrderLine, OrderLine, OrderLines, Quantity, Sku};
 pub use listing::{Cursor, InvalidCursor, ListQuery, Page, PageSize};
 pub use money::{Currency, Money, UnitPrice};
@@ -71,7 +73,7 @@ pub use order::{
 };
 pub use parse::ParseError;
 pub use ports::{
-    BoxError, ClaimedEmail, EmailHandoff, EmailOutbox, EmailSender, HandoffSlot, OrderRepository, RepositoryError,
+    BoxError, ClaimedEmail, EmailOutbox, EmailQueueing, EmailSender, OrderCreation, OrderRepository, RepositoryError,
     SendError,
 };
 pub use service::{OrderError, OrderService, Placed, Precondition};

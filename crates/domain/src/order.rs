@@ -153,6 +153,20 @@ impl Order {
         }
     }
 
+    /// A status change as a store makes it: the version moves on.
+    #[cfg(feature = "in-memory")]
+    pub(crate) fn set_status(&mut self, to: OrderStatus, at: Timestamp) {
+        self.status = to;
+        self.version = self.version.next();
+        self.updated_at = at;
+    }
+
+    /// Where the confirmation email stands, for a store to update.
+    #[cfg(feature = "in-memory")]
+    pub(crate) fn delivery_mut(&mut self) -> &mut EmailDelivery {
+        &mut self.confirmation_email
+    }
+
     /// Rebuilds an order from what a store kept, checking every rule again
     /// and recomputing the totals, so a damaged row cannot pass for an order.
     pub fn restore(stored: StoredOrder) -> Result<Self, CorruptRecord> {

@@ -29,6 +29,29 @@ pub enum RepositoryError {
     Other(#[source] BoxError),
 }
 
+/// How a new order's email joins the outbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailQueueing {
+    /// Queued for any dispatcher, and they are woken.
+    Shared,
+    /// Stored already claimed by the creating process (its first attempt,
+    /// leased until then); nobody else is told about it.
+    ClaimedUntil(Timestamp),
+}
+
+/// Everything one create stores, in one transaction.
+#[derive(Debug, Clone)]
+pub struct OrderCreation {
+    /// The new order.
+    pub order: Order,
+    /// Its confirmation email.
+    pub email: EmailMessage,
+    /// The request's key and answer, if it had a key.
+    pub idempotency: Option<IdempotencyRecord>,
+    /// How the email joins the outbox.
+    pub queueing: EmailQueueing,
+}
+
 /// Storage of orders.
 #[async_trait]
 pub trait OrderRepository: Send + Sync + 'static {
@@ -39,17 +62,7 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// first: if a live record already holds the key, nothing is stored and
     /// that record is returned. Concurrent creates with one key are
     /// serialised by the store, so exactly one of them creates.
-    ///
-    /// With `claimed_until`, the email is stored already claimed by the
-    /// caller (its first attempt, leased until then) and nobody else is told
-    /// about it; without, it is queued for any dispatcher and they are woken.
-    async fn create(
-        &self,
-        order: &Order,
-        email: &EmailMessage,
-        idempotency: Option<&IdempotencyRecord>,
-        claimed_until: Option<Timestamp>,
-    ) -> Result<CreateOutcome, RepositoryError>;
+    async fn create(&self, creation: OrderCreation) -> Result<CreateOutcome, RepositoryError>;
 
     /// Deletes up to `limit` idempotency records that expired before `now`;
     /// returns how many went.
@@ -118,39 +131,6 @@ pub trait EmailOutbox: Send + Sync + 'static {
     /// Resolves when an email may have been queued since the last call (a hint:
     /// the caller claims afterwards and may find nothing).
     async fn wait_for_new(&self);
-}
-
-/// A place reserved in this process's dispatcher for an email about to be
-/// created: the email is then stored already claimed and handed over
-/// directly, with no claim query and no wake-up of other processes.
-pub struct HandoffSlot(Box<dyn FnOnce(ClaimedEmail) + Send>);
-
-impl HandoffSlot {
-    /// A slot that delivers to `deliver`.
-    pub fn new(deliver: impl FnOnce(ClaimedEmail) + Send + 'static) -> Self {
-        Self(Box::new(deliver))
-    }
-
-    /// Hands the (now stored) email over.
-    pub fn hand_over(self, email: ClaimedEmail) {
-        (self.0)(email)
-    }
-}
-
-impl std::fmt::Debug for HandoffSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("HandoffSlot")
-    }
-}
-
-/// This process's dispatcher, taking emails at creation when it has room.
-pub trait EmailHandoff: Send + Sync + 'static {
-    /// A slot, or `None` when the dispatcher is busy (the email then goes
-    /// through the shared queue like any other).
-    fn reserve(&self) -> Option<HandoffSlot>;
-
-    /// How long a claim made at creation lasts.
-    fn lease(&self) -> Duration;
 }
 
 /// Why a transport did not take an email.

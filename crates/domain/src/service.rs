@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::email::EmailMessage;
-use crate::idempotency::{CreateOutcome, IdempotencyRecord, IdempotentRequest, StoredResponse};
+use crate::idempotency::{Answer, CreateOutcome, IdempotencyRecord, IdempotentRequest};
 use crate::listing::{ListQuery, Page};
 use crate::order::{NewOrder, Order, OrderId, Version};
-use crate::ports::{ClaimedEmail, EmailHandoff, OrderRepository, RepositoryError};
+use crate::ports::{BoxError, EmailQueueing, OrderCreation, OrderRepository, RepositoryError};
 use crate::status::{OrderStatus, TransitionError};
 use crate::time::Timestamp;
 
@@ -29,6 +29,9 @@ pub enum OrderError {
     /// The idempotency key was used before, for a different request.
     #[error("the idempotency key was already used for a different request")]
     IdempotencyKeyReused,
+    /// The caller could not make its answer to a new order; nothing was stored.
+    #[error("the answer to the request could not be made")]
+    Answer(#[source] BoxError),
     /// Storage failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
@@ -47,9 +50,9 @@ pub enum Precondition {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placed {
     /// A new order was stored; this is the answer (recorded for its key, if any).
-    Created(StoredResponse),
+    Created(Answer),
     /// The key's first request created the order; this is its answer again.
-    Replayed(StoredResponse),
+    Replayed(Answer),
 }
 
 /// Places, reads, lists and moves orders.
@@ -57,7 +60,6 @@ pub enum Placed {
 pub struct OrderService {
     repository: Arc<dyn OrderRepository>,
     idempotency_ttl: Duration,
-    handoff: Option<Arc<dyn EmailHandoff>>,
 }
 
 impl std::fmt::Debug for OrderService {
@@ -72,14 +74,7 @@ impl OrderService {
 
     /// A service over a repository.
     pub fn new(repository: Arc<dyn OrderRepository>) -> Self {
-        Self { repository, idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL, handoff: None }
-    }
-
-    /// Hands each new order's email straight to this process's dispatcher
-    /// when it has room (claimed at creation), instead of queueing it for any.
-    pub fn with_handoff(mut self, handoff: Arc<dyn EmailHandoff>) -> Self {
-        self.handoff = Some(handoff);
-        self
+        Self { repository, idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL }
     }
 
     /// Remembers idempotency keys for `ttl`.
@@ -90,38 +85,31 @@ impl OrderService {
 
     /// Stores the order and queues its confirmation email, atomically.
     ///
-    /// `respond` renders the answer (status, body) for the new order; with an
-    /// idempotency key it is stored with the key, and a retry with the same
-    /// key and request gets exactly that answer again, creating nothing.
+    /// `answer` makes the caller's answer for the new order before anything
+    /// is stored (if it fails, nothing is); with an idempotency key it is
+    /// stored with the key, and a retry with the same key and request gets
+    /// exactly that answer again, creating nothing.
     pub async fn place(
         &self,
         new: NewOrder,
         idempotency: Option<IdempotentRequest>,
-        respond: impl FnOnce(&Order) -> (u16, String),
+        answer: impl FnOnce(&Order) -> Result<String, BoxError>,
     ) -> Result<Placed, OrderError> {
         let now = Timestamp::now();
         let order = Order::place(new, OrderId::generate(), now);
-        let email = EmailMessage::confirmation(&order);
-        let (status, body) = respond(&order);
-        let response = StoredResponse { order_id: order.id(), status, body };
+        let answer = Answer { order_id: order.id(), body: answer(&order).map_err(OrderError::Answer)? };
         let record = idempotency.map(|request| IdempotencyRecord {
             request,
-            response: response.clone(),
+            answer: answer.clone(),
             expires_at: now.plus(self.idempotency_ttl),
         });
-        let slot =
-            self.handoff.as_ref().and_then(|handoff| handoff.reserve().map(|slot| (slot, now.plus(handoff.lease()))));
-        let claimed_until = slot.as_ref().map(|(_, until)| *until);
-        match self.repository.create(&order, &email, record.as_ref(), claimed_until).await? {
-            CreateOutcome::Created => {
-                if let Some((slot, lease_ends)) = slot {
-                    slot.hand_over(ClaimedEmail { message: email, attempt: 1, lease_ends });
-                }
-                Ok(Placed::Created(response))
-            }
-            CreateOutcome::KeyTaken { fingerprint, response: first } => {
-                let asked = record.as_ref().map(|r| r.request.fingerprint.as_str());
-                if asked == Some(fingerprint.as_str()) {
+        let asked = record.as_ref().map(|r| r.request.fingerprint.clone());
+        let email = EmailMessage::confirmation(&order);
+        let creation = OrderCreation { order, email, idempotency: record, queueing: EmailQueueing::Shared };
+        match self.repository.create(creation).await? {
+            CreateOutcome::Created => Ok(Placed::Created(answer)),
+            CreateOutcome::KeyTaken { fingerprint, answer: first } => {
+                if asked.as_deref() == Some(fingerprint.as_str()) {
                     Ok(Placed::Replayed(first))
                 } else {
                     Err(OrderError::IdempotencyKeyReused)
@@ -194,8 +182,8 @@ impl OrderService {
 }
 
 #[cfg(test)]
+#[cfg(feature = "in-memory")]
 mod tests {
-    use std::collections::HashMap;
     use std::sync::Mutex;
 
     use async_trait::async_trait;
@@ -204,103 +192,43 @@ mod tests {
     use super::*;
     use crate::customer::{CustomerEmail, CustomerName};
     use crate::item::{NewOrderLine, OrderLines, Quantity, Sku};
+    use crate::memory::InMemoryStore;
     use crate::money::{Currency, UnitPrice};
-    use crate::order::{StoredDelivery, StoredLine, StoredOrder};
 
-    /// Keeps orders in memory; `interfere` changes the status once behind the
-    /// caller's back, to play a concurrent writer.
+    /// The in-memory store, with a concurrent writer that changes the
+    /// status once behind the caller's back.
     #[derive(Default)]
-    struct InMemory {
-        orders: Mutex<HashMap<OrderId, Order>>,
-        keys: Mutex<HashMap<String, IdempotencyRecord>>,
-        /// Whether each created order's email came claimed.
-        claims: Mutex<Vec<bool>>,
+    struct Racing {
+        store: InMemoryStore,
         interfere: Mutex<Option<OrderStatus>>,
     }
 
-    fn with_status(order: &Order, status: OrderStatus, version: Version) -> Order {
-        let stored = StoredOrder {
-            id: order.id(),
-            customer_name: order.customer_name().to_string(),
-            customer_email: order.customer_email().to_string(),
-            currency: order.currency().to_string(),
-            lines: order
-                .lines()
-                .iter()
-                .map(|l| StoredLine {
-                    sku: l.sku.to_string(),
-                    quantity: l.quantity.get(),
-                    unit_price_cents: l.unit_price.cents(),
-                })
-                .collect(),
-            status: status.to_string(),
-            confirmation_email: StoredDelivery {
-                state: "pending".into(),
-                attempts: 0,
-                sent_at: None,
-                last_error: None,
-            },
-            version: version.get(),
-            created_at: order.created_at(),
-            updated_at: order.updated_at(),
-        };
-        Order::restore(stored).unwrap()
-    }
-
     #[async_trait]
-    impl OrderRepository for InMemory {
-        async fn create(
-            &self,
-            order: &Order,
-            _: &EmailMessage,
-            idempotency: Option<&IdempotencyRecord>,
-            claimed_until: Option<Timestamp>,
-        ) -> Result<CreateOutcome, RepositoryError> {
-            if let Some(record) = idempotency {
-                let mut keys = self.keys.lock().unwrap();
-                if let Some(taken) = keys.get(record.request.key.as_str()) {
-                    return Ok(CreateOutcome::KeyTaken {
-                        fingerprint: taken.request.fingerprint.clone(),
-                        response: taken.response.clone(),
-                    });
-                }
-                keys.insert(record.request.key.to_string(), record.clone());
-            }
-            self.orders.lock().unwrap().insert(order.id(), order.clone());
-            self.claims.lock().unwrap().push(claimed_until.is_some());
-            Ok(CreateOutcome::Created)
+    impl OrderRepository for Racing {
+        async fn create(&self, creation: OrderCreation) -> Result<CreateOutcome, RepositoryError> {
+            self.store.create(creation).await
         }
-        async fn purge_expired_keys(&self, now: Timestamp, _: usize) -> Result<usize, RepositoryError> {
-            let mut keys = self.keys.lock().unwrap();
-            let before = keys.len();
-            keys.retain(|_, record| record.expires_at > now);
-            Ok(before - keys.len())
+        async fn purge_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, RepositoryError> {
+            self.store.purge_expired_keys(now, limit).await
         }
         async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
-            Ok(self.orders.lock().unwrap().get(&id).cloned())
+            self.store.get(id).await
         }
         async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
-            Ok(Page::from_overfetched(self.orders.lock().unwrap().values().cloned().collect(), query.limit))
+            self.store.list(query).await
         }
         async fn update_status(
             &self,
             id: OrderId,
             expected: Version,
             to: OrderStatus,
-            _: Timestamp,
+            at: Timestamp,
         ) -> Result<Option<Order>, RepositoryError> {
-            let mut orders = self.orders.lock().unwrap();
-            let current = orders.get(&id).cloned().unwrap();
-            if let Some(sneaky) = self.interfere.lock().unwrap().take() {
-                orders.insert(id, with_status(&current, sneaky, current.version().next()));
-                return Ok(None);
+            let sneaky = self.interfere.lock().unwrap().take();
+            if let Some(sneaky) = sneaky {
+                self.store.update_status(id, expected, sneaky, at).await?;
             }
-            if current.version() != expected {
-                return Ok(None);
-            }
-            let updated = with_status(&current, to, expected.next());
-            orders.insert(id, updated.clone());
-            Ok(Some(updated))
+            self.store.update_status(id, expected, to, at).await
         }
         async fn ping(&self) -> Result<(), RepositoryError> {
             Ok(())
@@ -322,95 +250,67 @@ mod tests {
         .unwrap()
     }
 
-    fn render(order: &Order) -> (u16, String) {
-        (201, order.id().to_string())
+    fn answer(order: &Order) -> Result<String, BoxError> {
+        Ok(order.id().to_string())
     }
 
-    fn service() -> (OrderService, Arc<InMemory>, OrderId) {
-        let repo = Arc::new(InMemory::default());
+    fn service() -> (OrderService, Arc<Racing>, OrderId) {
+        let repo = Arc::new(Racing::default());
         let service = OrderService::new(repo.clone());
-        let Placed::Created(response) = block_on(service.place(new_order(), None, render)).unwrap() else {
+        let Placed::Created(first) = block_on(service.place(new_order(), None, answer)).unwrap() else {
             panic!("not created")
         };
-        (service, repo, response.order_id)
+        (service, repo, first.order_id)
     }
 
     fn keyed(key: &str, fingerprint: &str) -> Option<IdempotentRequest> {
         Some(IdempotentRequest { key: crate::IdempotencyKey::parse(key).unwrap(), fingerprint: fingerprint.to_owned() })
     }
 
+    fn count(service: &OrderService) -> usize {
+        block_on(service.list(&ListQuery::first_page(crate::PageSize::DEFAULT))).unwrap().items.len()
+    }
+
     #[test]
     fn a_retry_with_the_same_key_and_request_replays_the_first_answer() {
-        let (service, repo, _) = service();
-        let first = block_on(service.place(new_order(), keyed("k1", "f1"), render)).unwrap();
-        let again = block_on(service.place(new_order(), keyed("k1", "f1"), render)).unwrap();
+        let (service, _, _) = service();
+        let first = block_on(service.place(new_order(), keyed("k1", "f1"), answer)).unwrap();
+        let again = block_on(service.place(new_order(), keyed("k1", "f1"), answer)).unwrap();
         let (Placed::Created(first), Placed::Replayed(again)) = (first, again) else {
             panic!("created, then replayed")
         };
         assert_eq!(first, again);
-        assert_eq!(repo.orders.lock().unwrap().len(), 2, "one order from service(), one from the key");
+        assert_eq!(count(&service), 2, "one order from service(), one from the key");
     }
 
     #[test]
     fn the_same_key_for_another_request_is_refused() {
         let (service, _, _) = service();
-        block_on(service.place(new_order(), keyed("k1", "f1"), render)).unwrap();
-        let err = block_on(service.place(new_order(), keyed("k1", "f2"), render)).unwrap_err();
+        block_on(service.place(new_order(), keyed("k1", "f1"), answer)).unwrap();
+        let err = block_on(service.place(new_order(), keyed("k1", "f2"), answer)).unwrap_err();
         assert!(matches!(err, OrderError::IdempotencyKeyReused));
     }
 
-    /// Hands over to a vector, with room for `room` emails.
-    struct Collecting {
-        room: Mutex<usize>,
-        handed: Arc<Mutex<Vec<ClaimedEmail>>>,
-    }
-
-    impl EmailHandoff for Collecting {
-        fn reserve(&self) -> Option<crate::ports::HandoffSlot> {
-            let mut room = self.room.lock().unwrap();
-            *room = room.checked_sub(1)?;
-            let handed = self.handed.clone();
-            Some(crate::ports::HandoffSlot::new(move |email| handed.lock().unwrap().push(email)))
-        }
-        fn lease(&self) -> Duration {
-            Duration::from_secs(60)
-        }
-    }
-
     #[test]
-    fn new_emails_are_handed_over_while_there_is_room() {
-        let repo = Arc::new(InMemory::default());
-        let handed = Arc::new(Mutex::new(Vec::new()));
-        let service = OrderService::new(repo.clone())
-            .with_handoff(Arc::new(Collecting { room: Mutex::new(1), handed: handed.clone() }));
-        let Placed::Created(first) = block_on(service.place(new_order(), None, render)).unwrap() else { panic!() };
-        block_on(service.place(new_order(), None, render)).unwrap();
-        let handed = handed.lock().unwrap();
-        assert_eq!(handed.len(), 1, "the second email found no room and was left to the queue");
-        assert_eq!((handed[0].message.order_id, handed[0].attempt), (first.order_id, 1));
-        assert_eq!(*repo.claims.lock().unwrap(), [true, false]);
-    }
-
-    #[test]
-    fn a_failed_create_hands_nothing_over() {
-        let repo = Arc::new(InMemory::default());
-        let handed = Arc::new(Mutex::new(Vec::new()));
-        let service = OrderService::new(repo.clone())
-            .with_handoff(Arc::new(Collecting { room: Mutex::new(5), handed: handed.clone() }));
-        block_on(service.place(new_order(), keyed("k", "f1"), render)).unwrap();
-        assert!(block_on(service.place(new_order(), keyed("k", "f2"), render)).is_err());
-        assert_eq!(handed.lock().unwrap().len(), 1);
+    fn an_answer_that_cannot_be_made_stores_nothing() {
+        let (service, _, _) = service();
+        let failing = |_: &Order| Err::<String, BoxError>("no JSON today".into());
+        let err = block_on(service.place(new_order(), keyed("k1", "f1"), failing)).unwrap_err();
+        assert!(matches!(err, OrderError::Answer(_)));
+        assert_eq!(count(&service), 1, "only the order from service()");
+        let retried = block_on(service.place(new_order(), keyed("k1", "f1"), answer)).unwrap();
+        assert!(matches!(retried, Placed::Created(_)), "the key was not taken by the failed request");
     }
 
     #[test]
     fn expired_keys_are_purged_in_batches() {
-        let (service, repo, _) = service();
+        let (service, _, _) = service();
         let service = service.with_idempotency_ttl(Duration::ZERO);
         for key in ["a", "b", "c"] {
-            block_on(service.place(new_order(), keyed(key, "f"), render)).unwrap();
+            block_on(service.place(new_order(), keyed(key, "f"), answer)).unwrap();
         }
         assert_eq!(block_on(service.purge_expired_keys(2)).unwrap(), 3);
-        assert!(repo.keys.lock().unwrap().is_empty());
+        assert_eq!(block_on(service.purge_expired_keys(2)).unwrap(), 0);
     }
 
     #[test]

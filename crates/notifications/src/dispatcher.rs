@@ -3,12 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ClaimedEmail, EmailHandoff, EmailOutbox, EmailSender, HandoffSlot, SendError, Timestamp};
+use domain::{ClaimedEmail, EmailOutbox, EmailSender, SendError, Timestamp};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
+
+use crate::handoff::Handoff;
 
 /// How the dispatcher paces itself.
 #[derive(Debug, Clone)]
@@ -58,28 +60,6 @@ pub struct OutboxDispatcher {
     handoff: mpsc::Sender<ClaimedEmail>,
 }
 
-/// Hands new emails from the create path straight to the dispatcher.
-#[derive(Debug, Clone)]
-struct ChannelHandoff {
-    to_dispatcher: mpsc::Sender<ClaimedEmail>,
-    lease: Duration,
-}
-
-impl EmailHandoff for ChannelHandoff {
-    fn reserve(&self) -> Option<HandoffSlot> {
-        // A full channel means the dispatcher is behind: the email then
-        // takes the shared queue, and this is the back-pressure.
-        let permit = self.to_dispatcher.clone().try_reserve_owned().ok()?;
-        Some(HandoffSlot::new(move |email| {
-            permit.send(email);
-        }))
-    }
-
-    fn lease(&self) -> Duration {
-        self.lease
-    }
-}
-
 impl std::fmt::Debug for OutboxDispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutboxDispatcher").field("config", &self.config).finish_non_exhaustive()
@@ -97,10 +77,11 @@ impl OutboxDispatcher {
         Self { outbox, sender, config, handed, handoff }
     }
 
-    /// For the create path: emails of new orders, claimed at creation and
-    /// handed over in memory, skip the claim query.
-    pub fn handoff(&self) -> Arc<dyn EmailHandoff> {
-        Arc::new(ChannelHandoff { to_dispatcher: self.handoff.clone(), lease: self.config.lease })
+    /// For the create path ([`HandingOver`](crate::HandingOver)): emails of
+    /// new orders, claimed at creation and handed over in memory, skip the
+    /// claim query.
+    pub fn handoff(&self) -> Handoff {
+        Handoff { to_dispatcher: self.handoff.clone(), lease: self.config.lease }
     }
 
     /// Runs until `shutdown` is cancelled. A batch being sent when that happens

@@ -1,7 +1,9 @@
 //! Rows as the tables hold them, and their conversion to and from the domain.
 
 use diesel::prelude::*;
-use domain::{CreateOutcome, EmailMessage, EmailState, Order, StoredDelivery, StoredLine, StoredOrder, StoredResponse};
+use domain::{
+    Answer, CreateOutcome, EmailMessage, EmailQueueing, EmailState, Order, StoredDelivery, StoredLine, StoredOrder,
+};
 
 use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid};
@@ -61,7 +63,6 @@ pub(crate) struct NewEmailRow<'a> {
 pub(crate) struct KeyRow {
     pub fingerprint: String,
     pub order_id: DbUuid,
-    pub status: i32,
     pub response: String,
 }
 
@@ -69,11 +70,7 @@ impl KeyRow {
     pub fn into_outcome(self) -> CreateOutcome {
         CreateOutcome::KeyTaken {
             fingerprint: self.fingerprint,
-            response: StoredResponse {
-                order_id: self.order_id.into(),
-                status: u16::try_from(self.status).unwrap_or(500),
-                body: self.response,
-            },
+            answer: Answer { order_id: self.order_id.into(), body: self.response },
         }
     }
 }
@@ -145,11 +142,11 @@ impl ItemRow {
 impl<'a> NewEmailRow<'a> {
     /// Due at once for any dispatcher, or already claimed (first attempt,
     /// leased until `claimed_until`) by the creating process.
-    pub fn queued(
-        email: &'a EmailMessage,
-        created_at: domain::Timestamp,
-        claimed_until: Option<domain::Timestamp>,
-    ) -> Self {
+    pub fn queued(email: &'a EmailMessage, created_at: domain::Timestamp, queueing: EmailQueueing) -> Self {
+        let claimed_until = match queueing {
+            EmailQueueing::Shared => None,
+            EmailQueueing::ClaimedUntil(lease_ends) => Some(lease_ends),
+        };
         Self {
             order_id: email.order_id.into(),
             recipient: &email.recipient,

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use domain::{
-    CreateOutcome, EmailMessage, IdempotencyRecord, ListQuery, Order, OrderId, OrderRepository, OrderStatus, Page,
-    RepositoryError, Timestamp, Version,
+    CreateOutcome, EmailQueueing, IdempotencyRecord, ListQuery, Order, OrderCreation, OrderId, OrderRepository,
+    OrderStatus, Page, RepositoryError, Timestamp, Version,
 };
 use tokio::sync::Notify;
 
@@ -50,12 +50,11 @@ macro_rules! load_order {
 /// Takes a key that is free or expired; returns it only if taken. `$n` are
 /// numbered in order of appearance, which SQLite binds positionally too.
 const TAKE_KEY: &str = "INSERT INTO idempotency_keys \
-     (key, fingerprint, order_id, status, response, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     (key, fingerprint, order_id, response, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, order_id = excluded.order_id, \
-     status = excluded.status, response = excluded.response, created_at = excluded.created_at, \
-     expires_at = excluded.expires_at \
+     response = excluded.response, created_at = excluded.created_at, expires_at = excluded.expires_at \
      WHERE idempotency_keys.expires_at <= excluded.created_at \
-     RETURNING fingerprint, order_id, status, response";
+     RETURNING fingerprint, order_id, response";
 
 /// A batch of expired keys, found through the expiry index.
 const PURGE_KEYS: &str = "DELETE FROM idempotency_keys WHERE key IN \
@@ -149,9 +148,8 @@ impl SqlOrderRepository {
                 let taken: Vec<KeyRow> = diesel::sql_query(TAKE_KEY)
                     .bind::<Text, _>(record.request.key.as_str())
                     .bind::<Text, _>(&record.request.fingerprint)
-                    .bind::<Uuid, _>(DbUuid::from(record.response.order_id))
-                    .bind::<Integer, _>(i32::from(record.response.status))
-                    .bind::<Text, _>(&record.response.body)
+                    .bind::<Uuid, _>(DbUuid::from(record.answer.order_id))
+                    .bind::<Text, _>(&record.answer.body)
                     .bind::<Instant, _>(order_row.created_at)
                     .bind::<Instant, _>(DbInstant(record.expires_at))
                     .load(conn)
@@ -216,23 +214,18 @@ impl SqlOrderRepository {
 
 #[async_trait]
 impl OrderRepository for SqlOrderRepository {
-    async fn create(
-        &self,
-        order: &Order,
-        email: &EmailMessage,
-        idempotency: Option<&IdempotencyRecord>,
-        claimed_until: Option<Timestamp>,
-    ) -> Result<CreateOutcome, RepositoryError> {
+    async fn create(&self, creation: OrderCreation) -> Result<CreateOutcome, RepositoryError> {
         let this = self.clone();
-        let order_row = OrderRow::from_order(order);
-        let item_rows = ItemRow::from_order(order);
-        let (email, idempotency, created_at) = (email.clone(), idempotency.cloned(), order.created_at());
+        let OrderCreation { order, email, idempotency, queueing } = creation;
+        let order_row = OrderRow::from_order(&order);
+        let item_rows = ItemRow::from_order(&order);
+        let created_at = order.created_at();
         let outcome = bounded(&self.pool, self.timeout, async move {
-            let email_row = NewEmailRow::queued(&email, created_at, claimed_until);
+            let email_row = NewEmailRow::queued(&email, created_at, queueing);
             this.insert(&order_row, &item_rows, &email_row, idempotency.as_ref()).await
         })
         .await?;
-        if outcome == CreateOutcome::Created && claimed_until.is_none() {
+        if outcome == CreateOutcome::Created && queueing == EmailQueueing::Shared {
             self.email_queued.notify_one();
         }
         Ok(outcome)

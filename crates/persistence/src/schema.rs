@@ -63,7 +63,6 @@ diesel::table! {
         key -> Text,
         fingerprint -> Text,
         order_id -> Uuid,
-        status -> Integer,
         response -> Text,
         created_at -> Instant,
         expires_at -> Instant,

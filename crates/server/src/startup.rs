@@ -9,8 +9,8 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::KeepAlive;
 use anyhow::Context as _;
 use api::AppState;
-use domain::{EmailSender, OrderService};
-use notifications::{CancellationToken, LogMailer, OutboxDispatcher, SmtpMailer};
+use domain::{EmailSender, OrderRepository, OrderService};
+use notifications::{CancellationToken, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer};
 use persistence::Database;
 use tokio::task::JoinHandle;
 
@@ -80,11 +80,11 @@ impl Application {
         let per_worker = (settings.pool.max_size / u32::try_from(workers).unwrap_or(u32::MAX)).max(1);
         let body_timeout = settings.http.body_timeout;
         let server = HttpServer::new(move || {
-            let mut orders =
-                OrderService::new(Arc::new(database.with_own_pool(per_worker).orders())).with_idempotency_ttl(ttl);
+            let mut repository: Arc<dyn OrderRepository> = Arc::new(database.with_own_pool(per_worker).orders());
             if let Some(handoff) = &handoff {
-                orders = orders.with_handoff(handoff.clone());
+                repository = Arc::new(HandingOver::new(repository, handoff.clone()));
             }
+            let orders = OrderService::new(repository).with_idempotency_ttl(ttl);
             api::app(AppState { orders, body_timeout })
         })
         // We handle SIGTERM/SIGINT ourselves, to stop the dispatcher too.

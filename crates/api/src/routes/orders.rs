@@ -1,6 +1,5 @@
 //! `/orders` handlers. They speak to the domain's `OrderService` only.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::mime;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -48,28 +47,28 @@ pub async fn create_order(
     let placed = state
         .orders
         .place(new, key, |order| {
-            let body = to_json(&OrderBody::from(order), 1024).unwrap_or_default();
-            (201, String::from_utf8(body).unwrap_or_default())
+            let mut body = Vec::with_capacity(1024);
+            serde_json::to_writer(&mut body, &OrderBody::from(order))?;
+            Ok(String::from_utf8(body)?)
         })
         .await?;
-    let (response, replayed) = match placed {
-        Placed::Created(response) => (response, false),
-        Placed::Replayed(response) => (response, true),
+    let (answer, replayed) = match placed {
+        Placed::Created(answer) => (answer, false),
+        Placed::Replayed(answer) => (answer, true),
     };
     if replayed {
-        tracing::info!(order_id = %response.order_id, "idempotent request replayed");
+        tracing::info!(order_id = %answer.order_id, "idempotent request replayed");
     } else {
-        tracing::info!(order_id = %response.order_id, "order created");
+        tracing::info!(order_id = %answer.order_id, "order created");
     }
-    let status = StatusCode::from_u16(response.status).map_err(|e| ApiError::Internal(e.into()))?;
-    let mut answer = HttpResponse::build(status);
-    answer
+    let mut response = HttpResponse::Created();
+    response
         .content_type(mime::APPLICATION_JSON)
-        .insert_header((header::LOCATION, format!("/orders/{}", response.order_id)));
+        .insert_header((header::LOCATION, format!("/orders/{}", answer.order_id)));
     if replayed {
-        answer.insert_header((IDEMPOTENT_REPLAYED, "true"));
+        response.insert_header((IDEMPOTENT_REPLAYED, "true"));
     }
-    Ok(answer.body(response.body))
+    Ok(response.body(answer.body))
 }
 
 /// Query of `GET /orders`; values are checked after deserializing so each

@@ -1,0 +1,321 @@
+//! The ports kept in memory: the whole domain with no database, for tests,
+//! examples and crates that want the rules without the storage.
+//!
+//! It keeps the promises the SQL adapters keep (a create is all or nothing,
+//! a status change is a compare-and-set, an email claim is leased and its
+//! outcome fenced by the attempt), within one process and until it ends.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::task::AtomicWaker;
+
+use crate::email::{EmailMessage, EmailState};
+use crate::idempotency::{CreateOutcome, IdempotencyRecord};
+use crate::listing::{ListQuery, Page};
+use crate::order::{Order, OrderId, Version};
+use crate::ports::{ClaimedEmail, EmailOutbox, EmailQueueing, OrderCreation, OrderRepository, RepositoryError};
+use crate::status::OrderStatus;
+use crate::time::Timestamp;
+
+/// Orders, idempotency keys and the email outbox in memory.
+///
+/// ```
+/// use std::sync::Arc;
+/// use domain::memory::InMemoryStore;
+/// use domain::OrderService;
+///
+/// let store = Arc::new(InMemoryStore::default());
+/// let orders = OrderService::new(store.clone());
+/// # let _ = orders;
+/// ```
+#[derive(Debug, Default)]
+pub struct InMemoryStore {
+    state: Mutex<State>,
+    /// Set when an email is queued for any dispatcher, taken by `wait_for_new`.
+    email_queued: AtomicBool,
+    dispatcher: AtomicWaker,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    orders: HashMap<OrderId, Order>,
+    keys: HashMap<String, IdempotencyRecord>,
+    outbox: HashMap<OrderId, Queued>,
+}
+
+#[derive(Debug)]
+struct Queued {
+    message: EmailMessage,
+    /// When it may next be claimed: now for a new email, the end of the
+    /// lease for a claimed one, the retry time after a failure.
+    available_at: Timestamp,
+}
+
+impl InMemoryStore {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every change below is made whole before the guard drops, so a
+        // panic elsewhere leaves nothing half-written behind.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl OrderRepository for InMemoryStore {
+    async fn create(&self, creation: OrderCreation) -> Result<CreateOutcome, RepositoryError> {
+        let OrderCreation { mut order, email, idempotency, queueing } = creation;
+        let mut state = self.state();
+        if let Some(record) = idempotency {
+            let key = record.request.key.as_str();
+            if let Some(taken) = state.keys.get(key).filter(|taken| taken.expires_at > order.created_at()) {
+                return Ok(CreateOutcome::KeyTaken {
+                    fingerprint: taken.request.fingerprint.clone(),
+                    answer: taken.answer.clone(),
+                });
+            }
+            state.keys.insert(key.to_owned(), record);
+        }
+        let available_at = match queueing {
+            EmailQueueing::Shared => order.created_at(),
+            EmailQueueing::ClaimedUntil(lease_ends) => {
+                order.delivery_mut().attempts = 1;
+                lease_ends
+            }
+        };
+        state.outbox.insert(order.id(), Queued { message: email, available_at });
+        state.orders.insert(order.id(), order);
+        drop(state);
+        if queueing == EmailQueueing::Shared {
+            self.email_queued.store(true, Ordering::Release);
+            self.dispatcher.wake();
+        }
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn purge_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, RepositoryError> {
+        let mut state = self.state();
+        let expired: Vec<String> =
+            state.keys.iter().filter(|(_, r)| r.expires_at <= now).map(|(k, _)| k.clone()).take(limit).collect();
+        for key in &expired {
+            state.keys.remove(key);
+        }
+        Ok(expired.len())
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
+        Ok(self.state().orders.get(&id).cloned())
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
+        let state = self.state();
+        let mut rows: Vec<&Order> = state
+            .orders
+            .values()
+            .filter(|o| query.status.is_none_or(|status| o.status() == status))
+            .filter(|o| query.customer_email_key.as_ref().is_none_or(|key| o.customer_email().comparison_key() == *key))
+            .filter(|o| query.after.is_none_or(|after| (o.created_at(), o.id()) < (after.created_at, after.id)))
+            .collect();
+        rows.sort_unstable_by_key(|o| std::cmp::Reverse((o.created_at(), o.id())));
+        let rows = rows.into_iter().take(query.limit.get() + 1).cloned().collect();
+        Ok(Page::from_overfetched(rows, query.limit))
+    }
+
+    async fn update_status(
+        &self,
+        id: OrderId,
+        expected: Version,
+        to: OrderStatus,
+        at: Timestamp,
+    ) -> Result<Option<Order>, RepositoryError> {
+        let mut state = self.state();
+        let Some(order) = state.orders.get_mut(&id).filter(|o| o.version() == expected) else { return Ok(None) };
+        order.set_status(to, at);
+        Ok(Some(order.clone()))
+    }
+
+    async fn ping(&self) -> Result<(), RepositoryError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl EmailOutbox for InMemoryStore {
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedEmail>, RepositoryError> {
+        let mut state = self.state();
+        let State { orders, outbox, .. } = &mut *state;
+        let mut due: Vec<(&OrderId, &mut Queued)> = outbox.iter_mut().filter(|(_, q)| q.available_at <= now).collect();
+        due.sort_unstable_by_key(|(_, q)| q.available_at);
+        let mut claimed = Vec::new();
+        for (id, queued) in due.into_iter().take(limit) {
+            let Some(delivery) = orders.get_mut(id).map(Order::delivery_mut) else { continue };
+            delivery.attempts += 1;
+            queued.available_at = now.plus(lease);
+            claimed.push(ClaimedEmail {
+                message: queued.message.clone(),
+                attempt: delivery.attempts,
+                lease_ends: queued.available_at,
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn record_sent(&self, emails: &[ClaimedEmail], at: Timestamp) -> Result<usize, RepositoryError> {
+        let mut state = self.state();
+        let mut current = 0;
+        for email in emails {
+            if state.claim_is_current(email) {
+                state.outbox.remove(&email.message.order_id);
+                if let Some(order) = state.orders.get_mut(&email.message.order_id) {
+                    let delivery = order.delivery_mut();
+                    (delivery.state, delivery.sent_at, delivery.last_error) = (EmailState::Sent, Some(at), None);
+                }
+                current += 1;
+            }
+        }
+        Ok(current)
+    }
+
+    async fn record_failure(
+        &self,
+        email: &ClaimedEmail,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<bool, RepositoryError> {
+        let mut state = self.state();
+        if !state.claim_is_current(email) {
+            return Ok(false);
+        }
+        let id = email.message.order_id;
+        match retry_at {
+            Some(retry_at) => {
+                if let Some(queued) = state.outbox.get_mut(&id) {
+                    queued.available_at = retry_at;
+                }
+            }
+            None => {
+                state.outbox.remove(&id);
+            }
+        }
+        if let Some(order) = state.orders.get_mut(&id) {
+            let delivery = order.delivery_mut();
+            delivery.last_error = Some(error.to_owned());
+            if retry_at.is_none() {
+                delivery.state = EmailState::Failed;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn wait_for_new(&self) {
+        std::future::poll_fn(|cx| {
+            self.dispatcher.register(cx.waker());
+            if self.email_queued.swap(false, Ordering::AcqRel) { Poll::Ready(()) } else { Poll::Pending }
+        })
+        .await
+    }
+}
+
+impl State {
+    /// Whether `email`'s claim is the latest one of a still queued email.
+    fn claim_is_current(&self, email: &ClaimedEmail) -> bool {
+        let id = email.message.order_id;
+        self.outbox.contains_key(&id)
+            && self.orders.get(&id).is_some_and(|order| order.confirmation_email().attempts == email.attempt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_executor::block_on;
+
+    use super::*;
+    use crate::customer::{CustomerEmail, CustomerName};
+    use crate::item::{NewOrderLine, OrderLines, Quantity, Sku};
+    use crate::money::{Currency, UnitPrice};
+    use crate::order::NewOrder;
+
+    fn create(store: &InMemoryStore, queueing: EmailQueueing) -> OrderId {
+        let new = NewOrder::new(
+            CustomerName::parse("Ada").unwrap(),
+            CustomerEmail::parse("ada@example.com").unwrap(),
+            Currency::parse("EUR").unwrap(),
+            OrderLines::parse(vec![NewOrderLine {
+                sku: Sku::parse("A").unwrap(),
+                quantity: Quantity::parse(1).unwrap(),
+                unit_price: UnitPrice::parse(100).unwrap(),
+            }])
+            .unwrap(),
+        )
+        .unwrap();
+        let order = Order::place(new, OrderId::generate(), Timestamp::now());
+        let email = EmailMessage::confirmation(&order);
+        let id = order.id();
+        block_on(store.create(OrderCreation { order, email, idempotency: None, queueing })).unwrap();
+        id
+    }
+
+    fn delivery(store: &InMemoryStore, id: OrderId) -> (EmailState, u32) {
+        let order = block_on(store.get(id)).unwrap().unwrap();
+        (order.confirmation_email().state, order.confirmation_email().attempts)
+    }
+
+    #[test]
+    fn a_claim_is_leased_and_its_outcome_fenced_by_the_attempt() {
+        let store = InMemoryStore::default();
+        let id = create(&store, EmailQueueing::Shared);
+        let now = Timestamp::now();
+        let first = block_on(store.claim_due(now, 10, Duration::from_secs(60))).unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(block_on(store.claim_due(now, 10, Duration::from_secs(60))).unwrap().is_empty(), "leased");
+        // The lease runs out and another claim takes over: the first outcome is stale.
+        let later = now.plus(Duration::from_secs(61));
+        let second = block_on(store.claim_due(later, 10, Duration::from_secs(60))).unwrap();
+        assert_eq!(second[0].attempt, 2);
+        assert_eq!(block_on(store.record_sent(&first, later)).unwrap(), 0);
+        assert_eq!(block_on(store.record_sent(&second, later)).unwrap(), 1);
+        assert_eq!(delivery(&store, id), (EmailState::Sent, 2));
+    }
+
+    #[test]
+    fn an_email_claimed_at_creation_waits_for_its_lease() {
+        let store = InMemoryStore::default();
+        let lease_ends = Timestamp::now().plus(Duration::from_secs(60));
+        let id = create(&store, EmailQueueing::ClaimedUntil(lease_ends));
+        assert_eq!(delivery(&store, id), (EmailState::Pending, 1));
+        assert!(block_on(store.claim_due(Timestamp::now(), 10, Duration::from_secs(60))).unwrap().is_empty());
+        assert_eq!(block_on(store.claim_due(lease_ends, 10, Duration::from_secs(60))).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_failure_is_retried_then_final() {
+        let store = InMemoryStore::default();
+        let id = create(&store, EmailQueueing::Shared);
+        let now = Timestamp::now();
+        let claim = block_on(store.claim_due(now, 1, Duration::from_secs(60))).unwrap().remove(0);
+        let retry_at = now.plus(Duration::from_secs(5));
+        assert!(block_on(store.record_failure(&claim, "refused", Some(retry_at))).unwrap());
+        assert!(block_on(store.claim_due(now, 1, Duration::from_secs(60))).unwrap().is_empty(), "not due yet");
+        let claim = block_on(store.claim_due(retry_at, 1, Duration::from_secs(60))).unwrap().remove(0);
+        assert!(block_on(store.record_failure(&claim, "refused again", None)).unwrap());
+        assert_eq!(delivery(&store, id), (EmailState::Failed, 2));
+        let order = block_on(store.get(id)).unwrap().unwrap();
+        assert_eq!(order.confirmation_email().last_error.as_deref(), Some("refused again"));
+    }
+
+    #[test]
+    fn a_shared_email_wakes_the_dispatcher() {
+        let store = InMemoryStore::default();
+        create(&store, EmailQueueing::Shared);
+        block_on(store.wait_for_new());
+        assert!(!store.email_queued.load(Ordering::Acquire), "the wake-up is taken once");
+    }
+}
