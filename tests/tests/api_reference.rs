@@ -114,7 +114,7 @@ async fn every_operation_has_its_section_and_every_section_is_an_operation() {
 
     // The routes that serve the documentation itself are not operations of
     // the document, but the reference still names them.
-    for (method, path) in api::routes::SERVED {
+    for (method, path) in api::SERVED {
         let endpoint = (method.to_ascii_uppercase(), (*path).to_owned());
         if !documented.contains(&endpoint) {
             let mention = format!("`{} {}`", endpoint.0, endpoint.1);

@@ -29,7 +29,7 @@ async fn every_served_route_is_documented_and_nothing_else() {
             documented.push((method.clone(), path.clone()));
         }
     }
-    for (method, path) in api::routes::SERVED.iter().filter(|(_, path)| !is_documentation(path)) {
+    for (method, path) in api::SERVED.iter().filter(|(_, path)| !is_documentation(path)) {
         assert!(
             documented.contains(&((*method).to_owned(), (*path).to_owned())),
             "{method} {path} is served but not documented"
@@ -37,7 +37,7 @@ async fn every_served_route_is_documented_and_nothing_else() {
     }
     for (method, path) in &documented {
         assert!(
-            api::routes::SERVED.contains(&(method.as_str(), path.as_str())),
+            api::SERVED.contains(&(method.as_str(), path.as_str())),
             "{method} {path} is documented but not served"
         );
     }

@@ -125,6 +125,7 @@ pub struct ChangeStatusRequest {
 /// `cancelled` are final.
 #[derive(Debug, ToSchema)]
 #[schema(rename_all = "lowercase")]
+#[expect(dead_code, reason = "described in the OpenAPI document, never built")]
 pub enum StatusName {
     Pending,
     Processing,
@@ -136,6 +137,7 @@ pub enum StatusName {
 /// Where the confirmation email stands: `pending` → `sent`, or `failed` once retries are exhausted.
 #[derive(Debug, ToSchema)]
 #[schema(rename_all = "lowercase")]
+#[expect(dead_code, reason = "described in the OpenAPI document, never built")]
 pub enum EmailStateName {
     Pending,
     Sent,

@@ -3,14 +3,19 @@
 //! Handlers depend on the domain's `OrderService` and ports only; this crate
 //! does not know which database is behind them.
 
-pub mod dto;
-pub mod extract;
-pub mod idempotency;
-pub mod openapi;
-pub mod problem;
-pub mod request_context;
-pub mod routes;
-pub mod validation;
+mod access_log;
+mod dto;
+mod extract;
+mod idempotency;
+mod middleware;
+mod openapi;
+mod problem;
+mod problem_response;
+mod request_id;
+mod routes;
+mod validation;
+
+pub use routes::SERVED;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -54,5 +59,5 @@ pub fn app(
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::RouteNotFound) }))
         // `/orders/` reaches `/orders` without a redirect.
         .wrap(NormalizePath::new(TrailingSlash::Trim))
-        .wrap(from_fn(request_context::request_context))
+        .wrap(from_fn(middleware::around_every_request))
 }

@@ -5,7 +5,7 @@ mod handoff;
 mod log_mailer;
 mod smtp_mailer;
 
-pub use dispatcher::{DispatcherConfig, OutboxDispatcher, backoff};
+pub use dispatcher::{DispatcherConfig, OutboxDispatcher};
 pub use handoff::{HandingOver, Handoff};
 pub use log_mailer::LogMailer;
 pub use smtp_mailer::{SmtpConfig, SmtpConfigError, SmtpMailer};

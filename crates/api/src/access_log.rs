@@ -1,0 +1,18 @@
+//! One line per request, in the request's span (which names the request id,
+//! method and path): its status and how long it took.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+
+/// The span every log line of a request is written in.
+pub fn request_span(request_id: &str, method: &actix_web::http::Method, path: &str) -> tracing::Span {
+    tracing::info_span!("request", request_id = %request_id, method = %method, path = %path)
+}
+
+/// The access line.
+pub fn completed(span: &tracing::Span, status: StatusCode, started: Instant) {
+    span.in_scope(|| {
+        tracing::info!(status = status.as_u16(), latency_us = started.elapsed().as_micros(), "request completed");
+    });
+}
