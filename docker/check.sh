@@ -2,7 +2,7 @@
 # What CI can check of the containers without a Docker engine:
 #   - docker/compose.yml is valid (Debian's docker-compose);
 #   - the Dockerfile and compose file agree with the code
-#     (tests/tests/containers.rs: binary name, port, environment variables);
+#     (tests/tests/service/containers.rs: binary name, port, environment variables);
 #   - the release binary's `healthcheck` subcommand, the image's HEALTHCHECK,
 #     says healthy for a running server and unhealthy for a stopped one.
 set -euo pipefail
@@ -13,7 +13,7 @@ if docker compose version >/dev/null 2>&1; then compose=(docker compose); else c
 "${compose[@]}" -f docker/compose.yml --profile mail --profile test config -q
 echo "docker: compose file valid"
 
-cargo test --quiet --workspace --test containers
+cargo test --quiet --workspace --test service containers::
 
 cargo build --quiet --release -p server --bin orders-server
 binary=target/release/orders-server

@@ -13,7 +13,7 @@ use crate::validation::{FieldError, FromJson, ObjectReader};
 // Every member is optional in Rust only so that a missing one is reported
 // with the others: garde's `required` insists on it and the schema says so.
 // Each holds the domain value its text parsed into. The bounds in `#[schema]`
-// are the domain's (checked by tests/tests/openapi.rs).
+// are the domain's (checked by tests/tests/service/openapi.rs).
 /// A new order. Unknown members are refused; the server computes every total.
 #[derive(Debug, garde::Validate, ToSchema)]
 #[schema(example = json!({

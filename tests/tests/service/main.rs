@@ -1,0 +1,19 @@
+//! The black-box suite: the real server, spoken to over HTTP, raw sockets
+//! and its binary, on SQLite and PostgreSQL. One test binary, a module per
+//! area (each extra binary would link actix, diesel and lettre again).
+
+mod api_reference;
+mod binary;
+mod browser;
+mod conditional;
+mod containers;
+mod durability;
+mod email;
+mod errors;
+mod hostile;
+mod idempotency;
+mod openapi;
+mod orders;
+mod outage;
+mod setup;
+mod validation;
