@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use harness::{
-    Api, Backend, PrivatePostgres, TestDatabase, admin_client, eventually, sample_order, skip_postgres, spawn_app_on,
+    Api, Backend, PrivatePostgres, ServerProcess, SinkMode, SmtpSink, TestDatabase, admin_client, eventually,
+    sample_order, skip_postgres, spawn_app_on,
 };
 
 #[actix_web::test]
@@ -111,4 +112,58 @@ async fn requests_on_terminated_sessions_answer_503() {
         (api.post_json("/orders", &sample_order()).await.status == 201).then_some(())
     })
     .await;
+}
+
+/// The database goes away between the SMTP server's `250` and the record of
+/// it: the record is retried, so once the database is back every email shows
+/// `sent`, and none is sent again when its lease runs out.
+#[actix_web::test]
+async fn an_outage_after_a_send_leaves_each_email_sent_once() {
+    if skip_postgres() {
+        return;
+    }
+    const ORDERS: usize = 5;
+    let postgres = PrivatePostgres::start();
+    let sink = SmtpSink::start().await;
+    // Sends are in flight, not acknowledged, when the database goes.
+    sink.set_mode(SinkMode::Stall);
+    let (url, smtp) = (postgres.url(), sink.url());
+    let server = ServerProcess::start(
+        postgres.dir(),
+        &[
+            ("DATABASE_URL", &url),
+            ("DATABASE_TIMEOUT_MS", "500"),
+            ("MAIL_TRANSPORT", "smtp"),
+            ("SMTP_URL", &smtp),
+            ("MAIL_FROM", "Shop <shop@example.com>"),
+            // Short, so a claim whose outcome was not recorded is sent again within the test.
+            ("MAIL_LEASE_SECS", "10"),
+        ],
+    );
+    server.wait_ready().await;
+    let api = Api::with_timeout(format!("http://127.0.0.1:{}", server.port), Duration::from_secs(15));
+    for _ in 0..ORDERS {
+        api.create_order(&sample_order()).await;
+    }
+    eventually("a send in flight", async || (sink.transmitted() > 0).then_some(())).await;
+
+    postgres.down();
+    sink.set_mode(SinkMode::Accept);
+    server.wait_for_output("could not record sent emails").await;
+    postgres.up();
+
+    let orders = eventually("every email to show sent", async || {
+        let orders = api.all_orders("").await;
+        orders.iter().all(|o| o["confirmation_email"]["state"] == "sent").then_some(orders)
+    })
+    .await;
+    assert_eq!(orders.len(), ORDERS);
+    let counts = sink.message_id_counts();
+    for order in &orders {
+        // Sent on the first claim, so never claimed, nor sent, again.
+        assert_eq!(order["confirmation_email"]["attempts"], 1, "{order}");
+        let message_id = format!("<order-{}.confirmation@example.com>", order["id"].as_str().unwrap());
+        assert_eq!(counts.get(&message_id), Some(&1), "{message_id}: {counts:?}");
+    }
+    assert_eq!(sink.received().len(), ORDERS, "exactly one email per order");
 }
