@@ -78,6 +78,40 @@ async fn an_unreachable_database_fails_start_up_with_its_cause() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// A database that can be read but not written — a copy of a live one with its
+/// -wal and -shm, made read-only — stops start-up as an unreachable one does,
+/// rather than serving a 500 to every create.
+#[actix_web::test]
+async fn a_read_only_sqlite_database_fails_start_up_with_one_line() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = temp_dir("read-only");
+    let mut live = ServerProcess::start(&dir, &[]);
+    live.wait_ready().await;
+    live.api().create_order(&sample_order()).await;
+    // Killed, so its -wal and -shm stay beside it.
+    live.signal("KILL");
+    live.wait_exit().await;
+    let data = dir.join("data");
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    for file in ["orders.db", "orders.db-wal", "orders.db-shm"] {
+        assert!(data.join(file).exists(), "{file}");
+        mode(&data.join(file), 0o444);
+    }
+    mode(&data, 0o555);
+
+    let mut server = ServerProcess::start_unprivileged(&dir, &[]);
+    let status = server.wait_exit().await;
+    let output = server.output();
+    assert_eq!(status.code(), Some(1), "{output}");
+    assert_eq!(output.trim().lines().count(), 1, "{output}");
+    assert!(output.starts_with("orders-server: could not open the database at sqlite://data/orders.db"), "{output}");
+    assert!(output.contains("cannot be written"), "{output}");
+    mode(&data, 0o755);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[actix_web::test]
 async fn the_healthcheck_subcommand_reports_readiness() {
     let dir = temp_dir("healthcheck");
