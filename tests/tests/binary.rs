@@ -64,6 +64,33 @@ async fn a_bad_setting_is_one_clear_line_and_exit_code_2() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// No setting that may hold a password is ever shown, whichever way it is
+/// wrong, and each problem is said once.
+#[actix_web::test]
+async fn settings_that_hold_secrets_are_never_shown() {
+    let dir = temp_dir("secrets");
+    let unreachable = format!("postgres://orders:s3cr3t@127.0.0.1:{}/orders", harness::free_port());
+    let cases = [
+        (vec![("DATABASE_URL", "postgress://orders:s3cr3t@127.0.0.1:5432/orders")], 2, "DATABASE_URL"),
+        (vec![("DATABASE_URL", "orders:s3cr3t@127.0.0.1:5432/orders")], 2, "DATABASE_URL"),
+        (vec![("DATABASE_URL", "postgres://orders:s3cr3t@127.0.0.1:notaport/orders")], 2, "DATABASE_URL"),
+        (vec![("DATABASE_URL", "postgres://orders:s3cr3t@127.0.0.1:5432/orders?sslmode=s3cr3t")], 2, "DATABASE_URL"),
+        (vec![("DATABASE_URL", unreachable.as_str())], 1, "could not open the database"),
+        (vec![("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtps://orders:s3cr3t@127.0.0.1:99999")], 2, "SMTP_URL"),
+        (vec![("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtpx://orders:s3cr3t@127.0.0.1:465")], 2, "SMTP_URL"),
+    ];
+    for (vars, code, named) in cases {
+        let mut server = ServerProcess::start(&dir, &vars);
+        let status = server.wait_exit().await;
+        let output = server.output();
+        assert_eq!(status.code(), Some(code), "{vars:?}: {output}");
+        assert_eq!(output.trim().lines().count(), 1, "{vars:?}: {output}");
+        assert_eq!(output.matches(named).count(), 1, "said once: {output}");
+        assert!(!output.contains("s3cr3t"), "{vars:?}: {output}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[actix_web::test]
 async fn an_unreachable_database_fails_start_up_with_its_cause() {
     let dir = temp_dir("no-db");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use notifications::{DispatcherConfig, SmtpConfig};
+use notifications::{DispatcherConfig, SmtpConfig, SmtpConfigError};
 use persistence::{DatabaseUrl, PoolOptions};
 
 /// Every environment variable the server reads (besides `RUST_LOG`, read by
@@ -35,11 +35,16 @@ pub const VARIABLES: &[&str] = &[
 
 /// A setting that cannot be used, named so the operator can fix it.
 #[derive(Debug, thiserror::Error)]
-#[error("{name}: {reason} (got {value:?})")]
+#[error("{name}: {reason}{}", shown(.value))]
 pub struct ConfigError {
     name: &'static str,
-    value: String,
+    /// `None` for a setting that may hold a password.
+    value: Option<String>,
     reason: String,
+}
+
+fn shown(value: &Option<String>) -> String {
+    value.as_ref().map_or_else(String::new, |value| format!(" (got {value:?})"))
 }
 
 /// How log lines look.
@@ -114,7 +119,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
         let url = env.text("DATABASE_URL", "sqlite://data/orders.db");
-        let database = DatabaseUrl::parse(&url).map_err(|e| ConfigError::new("DATABASE_URL", &url, e))?;
+        let database = DatabaseUrl::parse(&url).map_err(|e| ConfigError::secret("DATABASE_URL", e))?;
         let defaults = DispatcherConfig::default();
         Ok(Self {
             database,
@@ -140,12 +145,13 @@ impl Settings {
                 "smtp" => {
                     let url = (lookup)("SMTP_URL")
                         .filter(|v| !v.is_empty())
-                        .ok_or_else(|| ConfigError::new("SMTP_URL", "", "is required when MAIL_TRANSPORT=smtp"))?;
+                        .ok_or_else(|| ConfigError::secret("SMTP_URL", "is required when MAIL_TRANSPORT=smtp"))?;
                     let from = env.text("MAIL_FROM", "Orders <orders@localhost>");
                     let timeout = Duration::from_secs(env.number("SMTP_TIMEOUT_SECS", 10, 1..=600)?);
-                    // The URL may hold a password: never echo it.
-                    let config = SmtpConfig::parse(&url, &from, timeout)
-                        .map_err(|e| ConfigError::new("SMTP_URL/MAIL_FROM", "(not shown)", e))?;
+                    let config = SmtpConfig::parse(&url, &from, timeout).map_err(|e| match e {
+                        SmtpConfigError::Url(_) => ConfigError::secret("SMTP_URL", e),
+                        SmtpConfigError::From(_) => ConfigError::new("MAIL_FROM", &from, e),
+                    })?;
                     MailTransport::Smtp(config)
                 }
                 other => return Err(ConfigError::new("MAIL_TRANSPORT", other, "must be log or smtp")),
@@ -171,7 +177,12 @@ impl Settings {
 
 impl ConfigError {
     fn new(name: &'static str, value: &str, reason: impl ToString) -> Self {
-        Self { name, value: value.to_owned(), reason: reason.to_string() }
+        Self { name, value: Some(value.to_owned()), reason: reason.to_string() }
+    }
+
+    /// For a setting that may hold a password: the reason must not quote it.
+    fn secret(name: &'static str, reason: impl ToString) -> Self {
+        Self { name, value: None, reason: reason.to_string() }
     }
 }
 
