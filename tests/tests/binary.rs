@@ -91,6 +91,25 @@ async fn settings_that_hold_secrets_are_never_shown() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Every setting is checked before anything is touched: an address that
+/// cannot be listened on is a bad setting, found before the database is opened.
+#[actix_web::test]
+async fn an_address_that_cannot_be_listened_on_is_a_bad_setting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    for address in ["127.0.0.1:99999", "no-port", taken.as_str()] {
+        let dir = temp_dir("bad-bind");
+        let mut server = ServerProcess::start(&dir, &[("BIND_ADDR", address)]);
+        let status = server.wait_exit().await;
+        let output = server.output();
+        assert_eq!(status.code(), Some(2), "{address}: {output}");
+        assert_eq!(output.trim().lines().count(), 1, "{output}");
+        assert!(output.starts_with("orders-server: invalid configuration: BIND_ADDR"), "{output}");
+        assert!(!dir.join("data").exists(), "{address}: the database was opened");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
 #[actix_web::test]
 async fn an_unreachable_database_fails_start_up_with_its_cause() {
     let dir = temp_dir("no-db");

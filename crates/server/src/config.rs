@@ -1,5 +1,6 @@
 //! Configuration from the environment, checked once at start-up.
 
+use std::net::ToSocketAddrs as _;
 use std::time::Duration;
 
 use notifications::{DispatcherConfig, SmtpConfig, SmtpConfigError};
@@ -88,7 +89,7 @@ pub struct Settings {
     pub database: DatabaseUrl,
     /// `DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`.
     pub pool: PoolOptions,
-    /// `BIND_ADDR`: host:port to listen on (port 0 picks a free one).
+    /// `BIND_ADDR`: host:port to listen on (port 0 picks a free one); it resolves.
     pub bind_addr: String,
     /// `HTTP_WORKERS`: worker threads; default one per core.
     pub workers: Option<usize>,
@@ -127,7 +128,7 @@ impl Settings {
                 max_size: env.number("DATABASE_POOL_SIZE", 10, 1..=1000)?,
                 timeout: Duration::from_millis(env.number("DATABASE_TIMEOUT_MS", 3000, 1..=600_000)?),
             },
-            bind_addr: env.text("BIND_ADDR", "127.0.0.1:8000"),
+            bind_addr: env.address("BIND_ADDR", "127.0.0.1:8000")?,
             workers: env.optional_number("HTTP_WORKERS", 1..=1024)?,
             log_format: match env.text("LOG_FORMAT", "pretty").as_str() {
                 "pretty" => LogFormat::Pretty,
@@ -176,7 +177,7 @@ impl Settings {
 }
 
 impl ConfigError {
-    fn new(name: &'static str, value: &str, reason: impl ToString) -> Self {
+    pub(crate) fn new(name: &'static str, value: &str, reason: impl ToString) -> Self {
         Self { name, value: Some(value.to_owned()), reason: reason.to_string() }
     }
 
@@ -191,6 +192,18 @@ struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 impl Env<'_> {
     fn text(&self, name: &str, default: &str) -> String {
         (self.0)(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// `host:port`, resolved now so a bad one is found before anything starts.
+    fn address(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let address = self.text(name, default);
+        match address.to_socket_addrs().map(|mut resolved| resolved.next()) {
+            Ok(Some(_)) => Ok(address),
+            Ok(None) => Err(ConfigError::new(name, &address, "names no address")),
+            Err(e) => {
+                Err(ConfigError::new(name, &address, format!("must be host:port, the port from 0 to 65535: {e}")))
+            }
+        }
     }
 
     fn optional_number<T>(
@@ -283,6 +296,8 @@ mod tests {
         assert!(err.starts_with("DATABASE_URL:"), "{err}");
         let err = settings(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
         assert!(err.starts_with("LOG_FORMAT:"), "{err}");
+        let err = settings(&[("BIND_ADDR", "127.0.0.1:99999")]).unwrap_err().to_string();
+        assert!(err.starts_with("BIND_ADDR:") && err.contains("99999"), "{err}");
         assert!(settings(&[("DATABASE_POOL_SIZE", "0")]).is_err());
     }
 }
