@@ -69,6 +69,8 @@ async fn every_row_of_the_error_table_is_a_problem(backend: Backend) {
 async fn head_is_answered_wherever_get_is(backend: Backend) {
     let app = spawn_app(backend).await;
     let id = an_order(&app).await;
+    // The order does not change between its GET and its HEAD.
+    app.settled_email(&id).await;
     let missing = "/orders/00000000-0000-7000-8000-000000000000".to_owned();
     let paths = [
         "/orders".to_owned(),
