@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::process::is_root;
+
 /// A private PostgreSQL cluster listening on 127.0.0.1 at a free port.
 pub struct PrivatePostgres {
     dir: PathBuf,
@@ -19,10 +21,6 @@ fn postgres_bin() -> PathBuf {
         .collect();
     versions.sort();
     versions.pop().expect("a PostgreSQL version with pg_ctl")
-}
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 impl PrivatePostgres {

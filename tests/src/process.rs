@@ -28,6 +28,11 @@ pub fn server_binary() -> PathBuf {
         .clone()
 }
 
+/// Whether the tests run as root.
+pub(crate) fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -44,8 +49,22 @@ impl ServerProcess {
     /// Starts the binary in `dir` with exactly these environment variables
     /// (plus PATH) and a free `BIND_ADDR`.
     pub fn start(dir: &std::path::Path, vars: &[(&str, &str)]) -> Self {
+        Self::spawn(Command::new(server_binary()), dir, vars)
+    }
+
+    /// [`ServerProcess::start`] as a user that file permissions apply to:
+    /// `nobody` when the tests run as root, who ignores them.
+    pub fn start_unprivileged(dir: &std::path::Path, vars: &[(&str, &str)]) -> Self {
+        if !is_root() {
+            return Self::start(dir, vars);
+        }
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(server_binary());
+        Self::spawn(command, dir, vars)
+    }
+
+    fn spawn(mut command: Command, dir: &std::path::Path, vars: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let mut command = Command::new(server_binary());
         command
             .current_dir(dir)
             .env_clear()

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ClaimedEmail, EmailOutbox, EmailSender, SendError, Timestamp};
+use domain::{ClaimedEmail, EmailOutbox, EmailSender, RepositoryError, SendError, Timestamp};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -49,6 +49,12 @@ impl Default for DispatcherConfig {
         }
     }
 }
+
+/// The first wait before recording an outcome again after the database
+/// failed; short, so an email shows its outcome soon after the database is back.
+const RECORD_RETRY_BASE: Duration = Duration::from_millis(50);
+/// The longest wait between two tries to record an outcome.
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// Drains the email outbox in the background.
 pub struct OutboxDispatcher {
@@ -179,14 +185,15 @@ impl OutboxDispatcher {
             .await;
         let (sent, failed): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|(_, outcome)| outcome.is_ok());
         let sent: Vec<ClaimedEmail> = sent.into_iter().map(|(email, _)| email).collect();
-        match self.outbox.record_sent(&sent, Timestamp::now()).await {
-            Ok(recorded) if recorded < sent.len() => tracing::warn!(
-                lost = sent.len() - recorded,
-                "claims were lost before their outcome was recorded (lease ran out)"
-            ),
-            Ok(_) => {}
-            // The lease runs out and the emails are claimed again: at least once.
-            Err(error) => tracing::error!(error = %error, emails = sent.len(), "could not record sent emails"),
+        let (sent_at, until) = (Timestamp::now(), sent.iter().map(|email| email.lease_ends).max());
+        if let Some(until) = until {
+            let recorded = self.until_recorded("sent emails", until, || self.outbox.record_sent(&sent, sent_at)).await;
+            if let Some(recorded) = recorded.filter(|recorded| *recorded < sent.len()) {
+                tracing::warn!(
+                    lost = sent.len() - recorded,
+                    "claims were lost before their outcome was recorded (lease ran out)"
+                );
+            }
         }
         let mut earliest: Option<Instant> = None;
         for (email, outcome) in failed {
@@ -220,13 +227,48 @@ impl OutboxDispatcher {
             Some(delay) => tracing::warn!(error = %error, retry_in = ?delay, "email send failed; will retry"),
             None => tracing::error!(error = %error, "email send failed for good"),
         }
-        let retry_at = delay.map(|delay| Timestamp::now().plus(delay));
-        match self.outbox.record_failure(email, &error.to_string(), retry_at).await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!("claim was lost before the outcome was recorded (lease ran out)"),
-            Err(error) => tracing::error!(error = %error, "could not record the email outcome"),
+        let (retry_at, error) = (delay.map(|delay| Timestamp::now().plus(delay)), error.to_string());
+        let recorded = self
+            .until_recorded("the email outcome", email.lease_ends, || {
+                self.outbox.record_failure(email, &error, retry_at)
+            })
+            .await;
+        if recorded == Some(false) {
+            tracing::warn!("claim was lost before the outcome was recorded (lease ran out)");
         }
         delay.map(|delay| Instant::now() + delay)
+    }
+
+    /// Records an outcome, trying again while the database fails, until the
+    /// claims' lease (`until`) is about to run out; past it the emails are
+    /// claimed and sent again. Each record is fenced by the attempt number, so
+    /// repeating one that did land changes nothing. `None` if it gave up.
+    async fn until_recorded<T, F>(&self, what: &str, until: Timestamp, mut record: impl FnMut() -> F) -> Option<T>
+    where
+        F: Future<Output = Result<T, RepositoryError>>,
+    {
+        let mut failures = 0;
+        loop {
+            let error = match record().await {
+                Ok(recorded) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "{what} recorded once the database answered again");
+                    }
+                    return Some(recorded);
+                }
+                Err(error) => error,
+            };
+            failures += 1;
+            let delay = backoff(failures, RECORD_RETRY_BASE, RECORD_RETRY_MAX);
+            if Timestamp::now().plus(delay) >= until {
+                tracing::error!(error = %error, failures, "could not record {what} before the lease ran out; the emails will be claimed again");
+                return None;
+            }
+            if failures == 1 {
+                tracing::warn!(error = %error, "could not record {what}; retrying until the lease runs out");
+            }
+            tokio::time::sleep(delay).await;
+        }
     }
 }
 

@@ -9,15 +9,16 @@ use lettre::message::header::ContentType;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-/// Why the SMTP settings cannot be used.
+/// Why the SMTP settings cannot be used. The cause is part of the message,
+/// not a source, so that any printer says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum SmtpConfigError {
-    /// `SMTP_URL` is not a URL lettre understands.
-    #[error("SMTP_URL is not usable: {0}")]
-    Url(#[source] lettre::transport::smtp::Error),
-    /// `MAIL_FROM` is not a mailbox.
-    #[error("MAIL_FROM is not an address like `Orders <orders@example.com>`: {0}")]
-    From(#[source] lettre::address::AddressError),
+    /// The URL is not one lettre understands.
+    #[error("not a usable SMTP URL: {0}")]
+    Url(lettre::transport::smtp::Error),
+    /// The sender is not a mailbox.
+    #[error("not an address like `Orders <orders@example.com>`: {0}")]
+    From(lettre::address::AddressError),
 }
 
 /// Checked SMTP settings.

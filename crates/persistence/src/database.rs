@@ -1,13 +1,16 @@
-//! Opening the database: migrate, then pool.
+//! Opening the database: check it, migrate, then pool.
 
+use std::path::Path;
 use std::sync::Arc;
 
+use diesel::connection::SimpleConnection as _;
+use diesel::{Connection as _, SqliteConnection};
 use tokio::sync::Notify;
 
 use crate::migrate::{self, MigrationError};
 use crate::orders::SqlOrderRepository;
 use crate::outbox::SqlEmailOutbox;
-use crate::pool::{self, DatabaseUrl, Pool, PoolOptions};
+use crate::pool::{self, DatabaseUrl, Pool, PoolOptions, SQLITE_PRAGMAS};
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,9 @@ pub enum OpenError {
     /// Connecting or migrating failed.
     #[error(transparent)]
     Migrate(#[from] MigrationError),
+    /// The SQLite database can be read but not written.
+    #[error("the SQLite database cannot be written")]
+    NotWritable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// How long start-up waits for PostgreSQL to accept a connection.
@@ -45,6 +51,25 @@ async fn probe_postgres(url: &str) -> Result<(), OpenError> {
     // The connection future ends once the client is gone.
     let _ = connection.await;
     Ok(())
+}
+
+/// Writes in a transaction that is rolled back. SQLite opens a file it may not
+/// write read-only, without an error, and every write then fails; so does a
+/// database whose folder or -wal/-shm files are read-only. `BEGIN IMMEDIATE`
+/// alone does not tell: it succeeds on such a database in WAL mode.
+async fn probe_sqlite(path: &Path) -> Result<(), OpenError> {
+    let path = path.to_string_lossy().into_owned();
+    let written = tokio::task::spawn_blocking(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let mut conn = SqliteConnection::establish(&path)?;
+        conn.batch_execute(SQLITE_PRAGMAS)?;
+        conn.batch_execute("BEGIN IMMEDIATE; CREATE TABLE write_probe (x); ROLLBACK")?;
+        Ok(())
+    })
+    .await;
+    match written {
+        Ok(result) => result.map_err(OpenError::NotWritable),
+        Err(failed) => Err(OpenError::NotWritable(failed.into())),
+    }
 }
 
 /// An open, migrated database and the adapters over it.
@@ -93,6 +118,7 @@ impl Database {
                         .map_err(|source| OpenError::CreateFolder { path: folder.display().to_string(), source })?;
                 }
                 migrate::sqlite(path).await?;
+                probe_sqlite(path).await?;
                 Pool::Sqlite(pool::sqlite(path, options), Arc::default())
             }
         };

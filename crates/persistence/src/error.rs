@@ -2,6 +2,7 @@
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::PoolError;
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection as _};
 use domain::{CorruptRecord, RepositoryError};
 
 use crate::pool::Pool;
@@ -13,6 +14,8 @@ pub(crate) enum DbError {
     Checkout(#[from] bb8::RunError<PoolError>),
     #[error("database query failed")]
     Query(#[from] DieselError),
+    #[error("the database ended the connection")]
+    ConnectionLost(#[source] DieselError),
     #[error(transparent)]
     Corrupt(#[from] CorruptRecord),
     #[error("the database did not answer within {0:?}")]
@@ -53,7 +56,7 @@ impl From<DbError> for RepositoryError {
         match error {
             DbError::Corrupt(corrupt) => RepositoryError::Corrupt(corrupt),
             DbError::Query(ref query) if !is_unavailable(query) => RepositoryError::Other(Box::new(error)),
-            DbError::Checkout(_) | DbError::Query(_) | DbError::TimedOut(_) => {
+            DbError::Checkout(_) | DbError::Query(_) | DbError::ConnectionLost(_) | DbError::TimedOut(_) => {
                 RepositoryError::Unavailable(Box::new(error))
             }
         }
@@ -70,6 +73,27 @@ fn is_unavailable(error: &DieselError) -> bool {
             _ => false,
         },
         DieselError::BrokenTransactionManager => true,
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => is_unavailable(commit_error),
         _ => false,
+    }
+}
+
+/// Tells a query that is wrong from a PostgreSQL session that ended under it.
+///
+/// The server ends a session with a FATAL error — 57P01 from
+/// `pg_terminate_backend` or a fast shutdown, 57P02, 57P05, … — and then
+/// closes the connection. diesel does not pass the SQLSTATE on, and the
+/// message is in the server's language, so an error not known to be
+/// transient is followed by an empty query: it fails only on a connection that
+/// is gone. Error paths alone pay the round trip.
+pub(crate) async fn unless_session_ended<T>(
+    conn: &mut AsyncPgConnection,
+    result: Result<T, DbError>,
+) -> Result<T, DbError> {
+    match result {
+        Err(DbError::Query(error)) if !is_unavailable(&error) && conn.batch_execute("").await.is_err() => {
+            Err(DbError::ConnectionLost(error))
+        }
+        other => other,
     }
 }

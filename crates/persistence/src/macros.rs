@@ -10,8 +10,9 @@
 //! in-process lock instead of spinning in SQLite's busy handler, which keeps
 //! their tail latency flat. Readers never wait for it (WAL).
 
-/// Runs `$body` with `$conn` bound to a pooled connection, as a `read`er or
-/// a `write`r (which, on SQLite, first takes the in-process writer lock).
+/// Runs `$body`, a `Result<_, DbError>`, with `$conn` bound to a pooled
+/// connection, as a `read`er or a `write`r (which, on SQLite, first takes the
+/// in-process writer lock). `?` in the body ends the body.
 macro_rules! on_connection {
     ($pool:expr, $access:ident, |$conn:ident| $body:expr) => {
         match $pool {
@@ -19,8 +20,12 @@ macro_rules! on_connection {
                 #[allow(dead_code)]
                 type Backend = diesel::pg::Pg;
                 let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
-                let $conn = &mut *pooled;
-                $body
+                let result: Result<_, $crate::error::DbError> = async {
+                    let $conn = &mut *pooled;
+                    $body
+                }
+                .await;
+                $crate::error::unless_session_ended(&mut pooled, result).await
             }
             $crate::pool::Pool::Sqlite(pool, writer) => {
                 #[allow(dead_code)]
@@ -28,7 +33,8 @@ macro_rules! on_connection {
                 let _writing = on_connection!(@$access writer);
                 let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
                 let $conn = &mut *pooled;
-                $body
+                let result: Result<_, $crate::error::DbError> = async { $body }.await;
+                result
             }
         }
     };
@@ -40,14 +46,14 @@ macro_rules! on_connection {
     };
 }
 
-/// Runs `$body` with `$conn` bound to a pooled connection (for reads).
+/// [`on_connection`] for reads.
 macro_rules! with_connection {
     ($pool:expr, |$conn:ident| $body:expr) => {
         on_connection!($pool, read, |$conn| $body)
     };
 }
 
-/// Runs `$body` with `$conn` bound to a pooled connection that may write.
+/// [`on_connection`] for writes.
 macro_rules! with_writer {
     ($pool:expr, |$conn:ident| $body:expr) => {
         on_connection!($pool, write, |$conn| $body)
@@ -62,11 +68,12 @@ macro_rules! in_transaction {
         match $pool {
             $crate::pool::Pool::Postgres(pool) => {
                 let mut pooled = pool.get().await.map_err($crate::error::DbError::from)?;
-                diesel_async::AsyncConnection::transaction::<_, $crate::error::DbError, _>(
+                let result = diesel_async::AsyncConnection::transaction::<_, $crate::error::DbError, _>(
                     &mut *pooled,
                     async |$conn| $body,
                 )
-                .await
+                .await;
+                $crate::error::unless_session_ended(&mut pooled, result).await
             }
             $crate::pool::Pool::Sqlite(pool, writer) => {
                 let _writing = writer.lock().await;

@@ -118,14 +118,14 @@ impl SqlOrderRepository {
                     items.entry(item.order_id).or_default().push(item);
                 }
             }
-            heads
+            Ok(heads
                 .into_iter()
                 .map(|(order, delivery)| {
                     let lines = items.remove(&order.id).unwrap_or_default();
                     (order, delivery, lines)
                 })
-                .collect()
-        });
+                .collect())
+        })?;
         let orders = rows
             .into_iter()
             .map(|(order, delivery, items)| order.into_order(items, delivery))
@@ -207,7 +207,7 @@ impl SqlOrderRepository {
     }
 
     async fn select_one(&self) -> Result<(), DbError> {
-        let _: usize = with_connection!(&self.pool, |conn| diesel::sql_query("SELECT 1").execute(conn).await?);
+        with_connection!(&self.pool, |conn| diesel::sql_query("SELECT 1").execute(conn).await.map_err(DbError::from))?;
         Ok(())
     }
 }

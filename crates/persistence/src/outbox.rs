@@ -11,7 +11,7 @@ use domain::{ClaimedEmail, EmailMessage, EmailOutbox, EmailState, RepositoryErro
 use tokio::sync::Notify;
 
 use crate::database::AbortOnDrop;
-use crate::error::{DbError, bounded};
+use crate::error::{DbError, bounded, unless_session_ended};
 use crate::pool::Pool;
 use crate::schema::email_outbox;
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
@@ -136,8 +136,9 @@ impl SqlEmailOutbox {
                 .bind::<Instant, _>(DbInstant(now))
                 .bind::<BigInt, _>(limit)
                 .load(conn)
-                .await?
-        });
+                .await
+                .map_err(DbError::from)
+        })?;
         Ok(rows.into_iter().map(|row| row.into_claim(lease_ends)).collect())
     }
 
@@ -150,12 +151,13 @@ impl SqlEmailOutbox {
         match &self.pool {
             Pool::Postgres(pool) => {
                 let mut conn = pool.get().await?;
-                Ok(diesel::sql_query(SENT_POSTGRES)
+                let sent = diesel::sql_query(SENT_POSTGRES)
                     .bind::<Instant, _>(DbInstant(at))
                     .bind::<Array<Uuid>, _>(&ids)
                     .bind::<Array<Integer>, _>(&attempts)
                     .execute(&mut *conn)
-                    .await?)
+                    .await;
+                unless_session_ended(&mut conn, sent.map_err(DbError::from)).await
             }
             Pool::Sqlite(pool, writer) => {
                 let claims: Vec<String> =
@@ -195,16 +197,17 @@ impl SqlEmailOutbox {
             email_outbox::last_error.eq(error),
         );
         let changed: usize = with_writer!(&self.pool, |conn| {
-            match retry_at {
+            let changed = match retry_at {
                 Some(at) => {
                     diesel::update(claim)
                         .set((changes, email_outbox::available_at.eq(DbInstant(at))))
                         .execute(conn)
-                        .await?
+                        .await
                 }
-                None => diesel::update(claim).set(changes).execute(conn).await?,
-            }
-        });
+                None => diesel::update(claim).set(changes).execute(conn).await,
+            };
+            changed.map_err(DbError::from)
+        })?;
         Ok(changed == 1)
     }
 }

@@ -58,22 +58,51 @@ impl DatabaseUrl {
     }
 }
 
-/// A database URL that names neither backend.
+/// A database URL that cannot be used. It never holds the URL, which may
+/// hold a password.
 #[derive(Debug, thiserror::Error)]
-#[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite:// (got {0:?})")]
-pub struct UnsupportedUrl(String);
+pub enum UnsupportedUrl {
+    /// Neither backend's scheme; what is kept describes the scheme only.
+    #[error("must start with postgres://, postgresql:// or sqlite:// (got {0})")]
+    Scheme(String),
+    /// `sqlite:` with no file, or `:memory:`, which would lose every order.
+    #[error("sqlite:// needs the path of a file")]
+    NoFile,
+    /// A PostgreSQL URL that does not parse. tokio-postgres names the option
+    /// at fault, never its value.
+    #[error("not a usable PostgreSQL URL: {0}")]
+    Postgres(String),
+    /// A PostgreSQL URL whose host holds an `@`: a password with a raw `@`.
+    #[error("not a usable PostgreSQL URL: its host holds an '@' (write an '@' in the password as %40)")]
+    AtInHost,
+}
 
 impl DatabaseUrl {
     /// Reads a URL; the scheme picks the backend.
     pub fn parse(url: &str) -> Result<Self, UnsupportedUrl> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let config = url.parse::<tokio_postgres::Config>().map_err(|e| {
+                // Its message is only "invalid connection string"; the cause names the option.
+                UnsupportedUrl::Postgres(
+                    std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string),
+                )
+            })?;
+            if config.get_hosts().iter().any(|host| format!("{host:?}").contains('@')) {
+                return Err(UnsupportedUrl::AtInHost);
+            }
             return Ok(Self::Postgres(url.to_owned()));
         }
-        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"));
-        match path {
-            Some(path) if !path.is_empty() && path != ":memory:" => Ok(Self::Sqlite(PathBuf::from(path))),
-            _ => Err(UnsupportedUrl(url.to_owned())),
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            return match path {
+                "" | ":memory:" => Err(UnsupportedUrl::NoFile),
+                path => Ok(Self::Sqlite(PathBuf::from(path))),
+            };
         }
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme).filter(|scheme| {
+            scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        Err(UnsupportedUrl::Scheme(scheme.map_or_else(|| "no scheme".to_owned(), |s| format!("{s}://…"))))
     }
 }
 
@@ -91,9 +120,24 @@ mod tests {
             assert!(!shown.contains("s3c"), "{url} → {shown}");
             assert!(shown.contains("db.example") && shown.ends_with("/orders"), "{url} → {shown}");
         }
-        let malformed = DatabaseUrl::parse("postgres://orders:p@ss@db.example/orders").unwrap().redacted();
+        let malformed = DatabaseUrl::Postgres("postgres://orders:p@ss@db.example/orders".into()).redacted();
         assert!(!malformed.contains("ss@"), "{malformed}");
         assert_eq!(DatabaseUrl::parse("sqlite://data/x.db").unwrap().redacted(), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn unusable_urls_are_described_without_their_secrets() {
+        for (url, shown) in [
+            ("postgress://orders:s3cret@db.example/orders", "postgress://…"),
+            ("orders:s3cret@db.example/orders", "no scheme"),
+            ("s3cret", "no scheme"),
+            ("postgres://orders:s3cret@db.example:port/orders", "`port`"),
+            ("postgres://orders:p@s3cret@db.example/orders", "%40"),
+            ("sqlite::memory:", "path of a file"),
+        ] {
+            let error = DatabaseUrl::parse(url).unwrap_err().to_string();
+            assert!(error.contains(shown) && !error.contains("s3c"), "{url} → {error}");
+        }
     }
 }
 

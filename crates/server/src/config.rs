@@ -1,8 +1,9 @@
 //! Configuration from the environment, checked once at start-up.
 
+use std::net::ToSocketAddrs as _;
 use std::time::Duration;
 
-use notifications::{DispatcherConfig, SmtpConfig};
+use notifications::{DispatcherConfig, SmtpConfig, SmtpConfigError};
 use persistence::{DatabaseUrl, PoolOptions};
 
 /// Every environment variable the server reads (besides `RUST_LOG`, read by
@@ -35,11 +36,16 @@ pub const VARIABLES: &[&str] = &[
 
 /// A setting that cannot be used, named so the operator can fix it.
 #[derive(Debug, thiserror::Error)]
-#[error("{name}: {reason} (got {value:?})")]
+#[error("{name}: {reason}{}", shown(.value))]
 pub struct ConfigError {
     name: &'static str,
-    value: String,
+    /// `None` for a setting that may hold a password.
+    value: Option<String>,
     reason: String,
+}
+
+fn shown(value: &Option<String>) -> String {
+    value.as_ref().map_or_else(String::new, |value| format!(" (got {value:?})"))
 }
 
 /// How log lines look.
@@ -83,7 +89,7 @@ pub struct Settings {
     pub database: DatabaseUrl,
     /// `DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`.
     pub pool: PoolOptions,
-    /// `BIND_ADDR`: host:port to listen on (port 0 picks a free one).
+    /// `BIND_ADDR`: host:port to listen on (port 0 picks a free one); it resolves.
     pub bind_addr: String,
     /// `HTTP_WORKERS`: worker threads; default one per core.
     pub workers: Option<usize>,
@@ -114,7 +120,7 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
         let url = env.text("DATABASE_URL", "sqlite://data/orders.db");
-        let database = DatabaseUrl::parse(&url).map_err(|e| ConfigError::new("DATABASE_URL", &url, e))?;
+        let database = DatabaseUrl::parse(&url).map_err(|e| ConfigError::secret("DATABASE_URL", e))?;
         let defaults = DispatcherConfig::default();
         Ok(Self {
             database,
@@ -122,7 +128,7 @@ impl Settings {
                 max_size: env.number("DATABASE_POOL_SIZE", 10, 1..=1000)?,
                 timeout: Duration::from_millis(env.number("DATABASE_TIMEOUT_MS", 3000, 1..=600_000)?),
             },
-            bind_addr: env.text("BIND_ADDR", "127.0.0.1:8000"),
+            bind_addr: env.address("BIND_ADDR", "127.0.0.1:8000")?,
             workers: env.optional_number("HTTP_WORKERS", 1..=1024)?,
             log_format: match env.text("LOG_FORMAT", "pretty").as_str() {
                 "pretty" => LogFormat::Pretty,
@@ -140,12 +146,13 @@ impl Settings {
                 "smtp" => {
                     let url = (lookup)("SMTP_URL")
                         .filter(|v| !v.is_empty())
-                        .ok_or_else(|| ConfigError::new("SMTP_URL", "", "is required when MAIL_TRANSPORT=smtp"))?;
+                        .ok_or_else(|| ConfigError::secret("SMTP_URL", "is required when MAIL_TRANSPORT=smtp"))?;
                     let from = env.text("MAIL_FROM", "Orders <orders@localhost>");
                     let timeout = Duration::from_secs(env.number("SMTP_TIMEOUT_SECS", 10, 1..=600)?);
-                    // The URL may hold a password: never echo it.
-                    let config = SmtpConfig::parse(&url, &from, timeout)
-                        .map_err(|e| ConfigError::new("SMTP_URL/MAIL_FROM", "(not shown)", e))?;
+                    let config = SmtpConfig::parse(&url, &from, timeout).map_err(|e| match e {
+                        SmtpConfigError::Url(_) => ConfigError::secret("SMTP_URL", e),
+                        SmtpConfigError::From(_) => ConfigError::new("MAIL_FROM", &from, e),
+                    })?;
                     MailTransport::Smtp(config)
                 }
                 other => return Err(ConfigError::new("MAIL_TRANSPORT", other, "must be log or smtp")),
@@ -170,8 +177,13 @@ impl Settings {
 }
 
 impl ConfigError {
-    fn new(name: &'static str, value: &str, reason: impl ToString) -> Self {
-        Self { name, value: value.to_owned(), reason: reason.to_string() }
+    pub(crate) fn new(name: &'static str, value: &str, reason: impl ToString) -> Self {
+        Self { name, value: Some(value.to_owned()), reason: reason.to_string() }
+    }
+
+    /// For a setting that may hold a password: the reason must not quote it.
+    fn secret(name: &'static str, reason: impl ToString) -> Self {
+        Self { name, value: None, reason: reason.to_string() }
     }
 }
 
@@ -180,6 +192,18 @@ struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
 impl Env<'_> {
     fn text(&self, name: &str, default: &str) -> String {
         (self.0)(name).filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// `host:port`, resolved now so a bad one is found before anything starts.
+    fn address(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let address = self.text(name, default);
+        match address.to_socket_addrs().map(|mut resolved| resolved.next()) {
+            Ok(Some(_)) => Ok(address),
+            Ok(None) => Err(ConfigError::new(name, &address, "names no address")),
+            Err(e) => {
+                Err(ConfigError::new(name, &address, format!("must be host:port, the port from 0 to 65535: {e}")))
+            }
+        }
     }
 
     fn optional_number<T>(
@@ -272,6 +296,8 @@ mod tests {
         assert!(err.starts_with("DATABASE_URL:"), "{err}");
         let err = settings(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
         assert!(err.starts_with("LOG_FORMAT:"), "{err}");
+        let err = settings(&[("BIND_ADDR", "127.0.0.1:99999")]).unwrap_err().to_string();
+        assert!(err.starts_with("BIND_ADDR:") && err.contains("99999"), "{err}");
         assert!(settings(&[("DATABASE_POOL_SIZE", "0")]).is_err());
     }
 }

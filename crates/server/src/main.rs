@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use server::config::Settings;
+use server::config::{ConfigError, Settings};
 use server::startup::Application;
 use server::{healthcheck, telemetry};
 
@@ -31,6 +31,11 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A setting found unusable only when used (BIND_ADDR).
+        Err(error) if error.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("orders-server: invalid configuration: {error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             // One line: the context, then each cause.
             eprintln!("orders-server: {error:#}");

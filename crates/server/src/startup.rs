@@ -14,7 +14,7 @@ use notifications::{CancellationToken, HandingOver, LogMailer, OutboxDispatcher,
 use persistence::Database;
 use tokio::task::JoinHandle;
 
-use crate::config::{MailTransport, Settings};
+use crate::config::{ConfigError, MailTransport, Settings};
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -44,7 +44,12 @@ impl Application {
     }
 
     /// Builds the service with a given mail transport (tests record emails).
+    ///
+    /// The address is taken first: one that cannot be listened on is a bad
+    /// setting ([`ConfigError`]), found before the database is touched.
     pub async fn build_with_sender(settings: Settings, sender: Arc<dyn EmailSender>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind_addr)
+            .map_err(|e| ConfigError::new("BIND_ADDR", &settings.bind_addr, format!("cannot listen there: {e}")))?;
         let database = Database::open(&settings.database, &settings.pool)
             .await
             .with_context(|| format!("could not open the database at {}", settings.database.redacted()))?;
@@ -67,8 +72,6 @@ impl Application {
         let janitor = OrderService::new(Arc::new(background.orders())).with_idempotency_ttl(ttl);
         tokio::spawn(purge_expired_keys(janitor, stop_dispatcher.clone()));
 
-        let listener = TcpListener::bind(&settings.bind_addr)
-            .with_context(|| format!("could not listen on BIND_ADDR={}", settings.bind_addr))?;
         let port = listener.local_addr().context("listener has no address")?.port();
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let limits = &settings.http;

@@ -17,6 +17,7 @@ on_both_backends!(
     bodies_over_64_kib_are_refused_with_or_without_a_length,
     a_slow_body_is_a_request_timeout,
     a_slow_request_head_is_cut_off,
+    head_is_answered_wherever_get_is,
 );
 
 fn json_type() -> [(&'static str, &'static str); 1] {
@@ -42,7 +43,7 @@ async fn every_row_of_the_error_table_is_a_problem(backend: Backend) {
     app.get("/no/such/route").await.problem(404, "not_found");
     let wrong_method = app.request(Method::PUT, "/orders", &[], None).await;
     wrong_method.problem(405, "method_not_allowed");
-    assert_eq!(wrong_method.header("allow"), Some("GET, POST"));
+    assert_eq!(wrong_method.header("allow"), Some("GET, HEAD, POST"));
     app.patch_json(&status_path, &json!({"status": "delivered"}), &[]).await.problem(409, "invalid_transition");
     app.patch_json(&status_path, &json!({"status": "processing"}), &[("if-match", "\"7\"")])
         .await
@@ -61,6 +62,50 @@ async fn every_row_of_the_error_table_is_a_problem(backend: Backend) {
     let order = app.get(&format!("/orders/{id}")).await.json();
     assert_eq!((order["status"].as_str(), order["version"].as_i64()), (Some("pending"), Some(1)));
     assert_eq!(app.get("/orders").await.json()["items"].as_array().unwrap().len(), 1);
+}
+
+/// RFC 9110 §9.3.2: HEAD wherever GET is, with GET's status and headers and
+/// no body; a 405's `Allow` lists it.
+async fn head_is_answered_wherever_get_is(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let id = an_order(&app).await;
+    // The order does not change between its GET and its HEAD.
+    app.settled_email(&id).await;
+    let missing = "/orders/00000000-0000-7000-8000-000000000000".to_owned();
+    let paths = [
+        "/orders".to_owned(),
+        format!("/orders/{id}"),
+        format!("/orders/{id}/status"),
+        missing,
+        "/health/live".to_owned(),
+        "/health/ready".to_owned(),
+        "/openapi.json".to_owned(),
+        "/docs".to_owned(),
+        "/docs/swagger-ui.css".to_owned(),
+    ];
+    for path in &paths {
+        let get = app.get(path).await;
+        let head = app.request(Method::HEAD, path, &[], None).await;
+        assert_eq!(head.status, get.status, "HEAD {path}");
+        assert!(head.body.is_empty(), "HEAD {path} has a body");
+        assert!(!get.body.is_empty(), "GET {path} has none");
+        let same: Vec<&str> =
+            get.headers.keys().map(|n| n.as_str()).filter(|n| !["date", "x-request-id"].contains(n)).collect();
+        assert!(same.contains(&"content-length"), "GET {path}: {:?}", get.headers);
+        for name in same {
+            assert_eq!(head.header(name), get.header(name), "HEAD {path}: {name}");
+        }
+    }
+    for (path, allow) in [
+        ("/orders".to_owned(), "GET, HEAD, POST"),
+        (format!("/orders/{id}"), "GET, HEAD"),
+        (format!("/orders/{id}/status"), "GET, HEAD, PATCH"),
+        ("/health/live".to_owned(), "GET, HEAD"),
+    ] {
+        let refused = app.request(Method::DELETE, &path, &[], None).await;
+        refused.problem(405, "method_not_allowed");
+        assert_eq!(refused.header("allow"), Some(allow), "{path}");
+    }
 }
 
 /// method, path, headers, body → status, code

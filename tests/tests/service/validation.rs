@@ -240,11 +240,11 @@ async fn unknown_routes_and_methods_are_problems(backend: Backend) {
         assert_eq!(problem["instance"], path);
     }
     let cases = [
-        (Method::DELETE, "/orders", "GET, POST"),
-        (Method::PUT, "/orders/0193a5e2-7c1e-7d3a-9f5e-2b6c1d9e4a10", "GET"),
-        (Method::POST, "/orders/0193a5e2-7c1e-7d3a-9f5e-2b6c1d9e4a10/status", "GET, PATCH"),
-        (Method::POST, "/health/live", "GET"),
-        (Method::DELETE, "/health/ready", "GET"),
+        (Method::DELETE, "/orders", "GET, HEAD, POST"),
+        (Method::PUT, "/orders/0193a5e2-7c1e-7d3a-9f5e-2b6c1d9e4a10", "GET, HEAD"),
+        (Method::POST, "/orders/0193a5e2-7c1e-7d3a-9f5e-2b6c1d9e4a10/status", "GET, HEAD, PATCH"),
+        (Method::POST, "/health/live", "GET, HEAD"),
+        (Method::DELETE, "/health/ready", "GET, HEAD"),
     ];
     for (method, path, allow) in cases {
         let response = app.request(method.clone(), path, &[], None).await;

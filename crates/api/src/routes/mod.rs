@@ -4,13 +4,35 @@ pub mod docs;
 pub mod health;
 pub mod orders;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, guard, web};
 
 use crate::problem::ApiError;
 
-/// A resource's fallback: 405 with the methods it does allow.
+/// GET, and HEAD with it (RFC 9110 §9.3.2): the same handler answers both,
+/// and actix-http sends a HEAD answer's headers without its body.
+fn get_and_head() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// The route for a method of the table: `get` brings HEAD along.
+macro_rules! method {
+    (get) => {
+        get_and_head()
+    };
+    ($method:ident) => {
+        web::$method()
+    };
+}
+
+/// A resource's fallback: 405 with the methods it does allow (HEAD with GET).
 fn method_not_allowed(methods: &[&str]) -> actix_web::Route {
-    let allow = methods.iter().map(|m| m.to_ascii_uppercase()).collect::<Vec<_>>().join(", ");
+    let allow = methods
+        .iter()
+        .flat_map(
+            |m| if *m == "get" { vec!["GET".to_owned(), "HEAD".to_owned()] } else { vec![m.to_ascii_uppercase()] },
+        )
+        .collect::<Vec<_>>()
+        .join(", ");
     web::to(move || {
         let allow = allow.clone();
         async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
@@ -21,7 +43,7 @@ fn method_not_allowed(methods: &[&str]) -> actix_web::Route {
 /// OpenAPI coverage test checks is the list that is registered.
 macro_rules! routes {
     ($($path:literal => [$($method:ident => $handler:path),+ $(,)?]),+ $(,)?) => {
-        /// Every `(method, path)` the app serves.
+        /// Every `(method, path)` the app serves (and HEAD wherever GET).
         pub const SERVED: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
 
         /// Registers every route; another method on a known path is 405 with `Allow`.
@@ -29,7 +51,7 @@ macro_rules! routes {
             $(
                 cfg.service(
                     web::resource($path)
-                        $(.route(web::$method().to($handler)))+
+                        $(.route(method!($method).to($handler)))+
                         .default_service(method_not_allowed(&[$(stringify!($method)),+])),
                 );
             )+
