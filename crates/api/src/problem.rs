@@ -83,7 +83,6 @@ impl ToSchema for Code {}
 /// and extractors produce it, the request middleware renders it.
 #[derive(Debug, Clone)]
 pub struct Problem {
-    /// HTTP status.
     pub status: StatusCode,
     /// Stable machine-readable code, e.g. `validation_failed`.
     pub code: Code,

@@ -48,11 +48,8 @@ impl FromStr for EmailState {
 /// Where an order's confirmation email stands, as shown on the order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailDelivery {
-    /// Pending, sent or failed.
     pub state: EmailState,
-    /// Send attempts so far.
     pub attempts: u32,
-    /// When it was sent.
     pub sent_at: Option<Timestamp>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
@@ -68,11 +65,8 @@ impl EmailDelivery {
 /// An email ready to hand to a transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailMessage {
-    /// The order it confirms.
     pub order_id: OrderId,
-    /// The address it goes to.
     pub recipient: String,
-    /// Subject line.
     pub subject: String,
     /// Plain-text body.
     pub body: String,

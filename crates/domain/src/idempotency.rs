@@ -23,7 +23,6 @@ impl IdempotencyKey {
         Ok(Self(raw.to_owned()))
     }
 
-    /// The key.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -39,7 +38,6 @@ impl fmt::Display for IdempotencyKey {
 /// of the key for something else can be told apart from a retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotentRequest {
-    /// The client's key.
     pub key: IdempotencyKey,
     /// Equal for equal requests (same JSON value), different otherwise.
     pub fingerprint: String,
@@ -58,7 +56,6 @@ pub struct Answer {
 /// What a store keeps for a key until it expires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
-    /// The request.
     pub request: IdempotentRequest,
     /// The answer to repeat.
     pub answer: Answer,
@@ -75,7 +72,6 @@ pub enum CreateOutcome {
     KeyTaken {
         /// The fingerprint of the request that used the key.
         fingerprint: String,
-        /// Its answer.
         answer: Answer,
     },
 }

@@ -24,7 +24,6 @@ impl Sku {
         Ok(Self(raw.to_owned()))
     }
 
-    /// The SKU text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -53,7 +52,6 @@ impl Quantity {
         Ok(Self(u16::try_from(value).unwrap_or(u16::MAX)))
     }
 
-    /// The count.
     pub fn get(self) -> i64 {
         i64::from(self.0)
     }
@@ -62,11 +60,8 @@ impl Quantity {
 /// One line of an order as the client asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrderLine {
-    /// What.
     pub sku: Sku,
-    /// How many.
     pub quantity: Quantity,
-    /// At what price per unit.
     pub unit_price: UnitPrice,
 }
 
@@ -100,11 +95,8 @@ impl OrderLines {
 /// One line of a stored order, with its computed total.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderLine {
-    /// What.
     pub sku: Sku,
-    /// How many.
     pub quantity: Quantity,
-    /// Price per unit.
     pub unit_price: Money,
     /// `quantity × unit_price`.
     pub line_total: Money,

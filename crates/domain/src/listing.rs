@@ -26,7 +26,6 @@ impl PageSize {
         Ok(Self(u8::try_from(value).unwrap_or(u8::MAX)))
     }
 
-    /// The size.
     pub fn get(self) -> usize {
         usize::from(self.0)
     }
@@ -83,7 +82,6 @@ impl Cursor {
 /// What to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
-    /// Page size.
     pub limit: PageSize,
     /// Start after this position; the first page if `None`.
     pub after: Option<Cursor>,
@@ -109,7 +107,6 @@ impl ListQuery {
 /// One page of orders, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
-    /// The orders.
     pub items: Vec<Order>,
     /// Where the next page starts; `None` when nothing follows.
     pub next: Option<Cursor>,

@@ -17,7 +17,6 @@ impl Currency {
         }
     }
 
-    /// The three letters.
     pub fn as_str(&self) -> &str {
         // Only ASCII upper-case letters get in, so this cannot fail.
         std::str::from_utf8(&self.0).unwrap_or("XXX")
@@ -35,7 +34,6 @@ impl fmt::Display for Currency {
 pub struct Money(i64);
 
 impl Money {
-    /// Nothing.
     pub const ZERO: Money = Money(0);
 
     /// An amount of minor units; `None` if negative.

@@ -22,7 +22,6 @@ impl OrderId {
         Self(Uuid::now_v7())
     }
 
-    /// The UUID.
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
@@ -57,7 +56,6 @@ impl Version {
     /// A new order's version.
     pub const FIRST: Version = Version(1);
 
-    /// The number.
     pub fn get(self) -> i64 {
         self.0
     }
@@ -109,7 +107,6 @@ impl NewOrder {
         Ok(Self { customer_name, customer_email, currency, lines, total })
     }
 
-    /// The order total.
     pub fn total(&self) -> Money {
         self.total
     }
@@ -207,7 +204,6 @@ impl Order {
         })
     }
 
-    /// The id.
     pub fn id(&self) -> OrderId {
         self.id
     }
@@ -260,49 +256,34 @@ impl Order {
 /// An order as a store keeps it: plain values, checked by [`Order::restore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredOrder {
-    /// Id.
     pub id: OrderId,
     /// Name as stored.
     pub customer_name: String,
     /// Email as stored.
     pub customer_email: String,
-    /// Currency code.
     pub currency: String,
-    /// Lines in position order.
     pub lines: Vec<StoredLine>,
-    /// Status name.
     pub status: String,
-    /// Email delivery columns.
     pub confirmation_email: StoredDelivery,
-    /// Version number.
     pub version: i64,
-    /// Creation time.
     pub created_at: Timestamp,
-    /// Last status change.
     pub updated_at: Timestamp,
 }
 
 /// One stored line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLine {
-    /// SKU text.
     pub sku: String,
-    /// Units.
     pub quantity: i64,
-    /// Price per unit in minor units.
     pub unit_price_cents: i64,
 }
 
 /// Stored delivery state of the confirmation email.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredDelivery {
-    /// State name.
     pub state: String,
-    /// Attempts so far.
     pub attempts: i64,
-    /// When it was sent.
     pub sent_at: Option<Timestamp>,
-    /// Last failure.
     pub last_error: Option<String>,
 }
 

@@ -42,9 +42,7 @@ pub enum EmailQueueing {
 /// Everything one create stores, in one transaction.
 #[derive(Debug, Clone)]
 pub struct OrderCreation {
-    /// The new order.
     pub order: Order,
-    /// Its confirmation email.
     pub email: EmailMessage,
     /// The request's key and answer, if it had a key.
     pub idempotency: Option<IdempotencyRecord>,

@@ -32,7 +32,6 @@ pub enum OrderError {
     /// The caller could not make its answer to a new order; nothing was stored.
     #[error("the answer to the request could not be made")]
     Answer(#[source] BoxError),
-    /// Storage failed.
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -131,7 +130,6 @@ impl OrderService {
         }
     }
 
-    /// One order.
     pub async fn get(&self, id: OrderId) -> Result<Order, OrderError> {
         self.repository.get(id).await?.ok_or(OrderError::NotFound(id))
     }

@@ -12,7 +12,6 @@ use chrono::{DateTime, Datelike, SubsecRound, Timelike, Utc};
 pub struct Timestamp(DateTime<Utc>);
 
 impl Timestamp {
-    /// The current time.
     pub fn now() -> Self {
         Self::from(Utc::now())
     }
