@@ -47,10 +47,12 @@
 //! # }
 //! ```
 
+pub mod api_key;
 pub mod customer;
 pub mod email;
 pub mod idempotency;
 pub mod item;
+pub mod keys;
 pub mod listing;
 #[cfg(feature = "in-memory")]
 pub mod memory;
@@ -62,10 +64,15 @@ pub mod service;
 pub mod status;
 pub mod time;
 
+pub use api_key::{
+    AccessError, ApiKey, ApiKeyId, Caller, IssuedKey, KeyHash, KeyName, KeyRing, NoRandomness, Scope, Scopes,
+    StoredKey, Token,
+};
 pub use customer::{CustomerEmail, CustomerName};
 pub use email::{EmailDelivery, EmailMessage, EmailState};
 pub use idempotency::{Answer, CreateOutcome, IdempotencyKey, IdempotencyRecord, IdempotentRequest};
 pub use item::{NewOrderLine, OrderLine, OrderLines, Quantity, Sku};
+pub use keys::{KeyError, KeyService};
 pub use listing::{Cursor, InvalidCursor, ListQuery, Page, PageSize};
 pub use money::{Currency, Money, UnitPrice};
 pub use order::{
@@ -73,8 +80,8 @@ pub use order::{
 };
 pub use parse::ParseError;
 pub use ports::{
-    BoxError, ClaimedEmail, EmailOutbox, EmailQueueing, EmailSender, OrderCreation, OrderRepository, RepositoryError,
-    SendError,
+    ApiKeyRepository, BoxError, ClaimedEmail, EmailOutbox, EmailQueueing, EmailSender, OrderCreation, OrderRepository,
+    RepositoryError, SendError,
 };
 pub use service::{OrderError, OrderService, Placed, Precondition};
 pub use status::{OrderStatus, TransitionError, UnknownStatus};

@@ -14,11 +14,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::task::AtomicWaker;
 
+use crate::api_key::{ApiKey, ApiKeyId, StoredKey};
 use crate::email::{EmailMessage, EmailState};
 use crate::idempotency::{CreateOutcome, IdempotencyRecord};
 use crate::listing::{ListQuery, Page};
 use crate::order::{Order, OrderId, Version};
-use crate::ports::{ClaimedEmail, EmailOutbox, EmailQueueing, OrderCreation, OrderRepository, RepositoryError};
+use crate::ports::{
+    ApiKeyRepository, ClaimedEmail, EmailOutbox, EmailQueueing, OrderCreation, OrderRepository, RepositoryError,
+};
 use crate::status::OrderStatus;
 use crate::time::Timestamp;
 
@@ -46,6 +49,7 @@ struct State {
     orders: HashMap<OrderId, Order>,
     keys: HashMap<String, IdempotencyRecord>,
     outbox: HashMap<OrderId, Queued>,
+    api_keys: Vec<StoredKey>,
 }
 
 #[derive(Debug)]
@@ -224,6 +228,44 @@ impl EmailOutbox for InMemoryStore {
     }
 }
 
+#[async_trait]
+impl ApiKeyRepository for InMemoryStore {
+    async fn create(&self, key: &StoredKey) -> Result<(), RepositoryError> {
+        self.state().api_keys.push(key.clone());
+        Ok(())
+    }
+
+    async fn create_first(&self, key: &StoredKey) -> Result<bool, RepositoryError> {
+        let mut state = self.state();
+        if !state.api_keys.is_empty() {
+            return Ok(false);
+        }
+        state.api_keys.push(key.clone());
+        Ok(true)
+    }
+
+    async fn list(&self) -> Result<Vec<StoredKey>, RepositoryError> {
+        Ok(self.state().api_keys.clone())
+    }
+
+    async fn revoke(&self, id: &ApiKeyId, at: Timestamp) -> Result<Option<ApiKey>, RepositoryError> {
+        let mut state = self.state();
+        let Some(stored) = state.api_keys.iter_mut().find(|stored| stored.key.id == *id) else { return Ok(None) };
+        stored.key.revoked_at.get_or_insert(at);
+        Ok(Some(stored.key.clone()))
+    }
+
+    async fn record_use(&self, used: &[(ApiKeyId, Timestamp)]) -> Result<(), RepositoryError> {
+        let mut state = self.state();
+        for (id, at) in used {
+            if let Some(stored) = state.api_keys.iter_mut().find(|stored| stored.key.id == *id) {
+                stored.key.last_used_at = Some(*at);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl State {
     /// Whether `email`'s claim is the latest one of a still queued email.
     fn claim_is_current(&self, email: &ClaimedEmail) -> bool {
@@ -259,7 +301,7 @@ mod tests {
         let order = Order::place(new, OrderId::generate(), Timestamp::now());
         let email = EmailMessage::confirmation(&order);
         let id = order.id();
-        block_on(store.create(OrderCreation { order, email, idempotency: None, queueing })).unwrap();
+        block_on(OrderRepository::create(store, OrderCreation { order, email, idempotency: None, queueing })).unwrap();
         id
     }
 
@@ -309,6 +351,31 @@ mod tests {
         assert_eq!(delivery(&store, id), (EmailState::Failed, 2));
         let order = block_on(store.get(id)).unwrap().unwrap();
         assert_eq!(order.confirmation_email().last_error.as_deref(), Some("refused again"));
+    }
+
+    #[test]
+    fn the_first_key_is_made_once_and_revocation_reaches_the_ring() {
+        use crate::api_key::{KeyName, KeyRing, Scope, Scopes};
+        use crate::keys::KeyService;
+
+        let store = std::sync::Arc::new(InMemoryStore::default());
+        let keys = KeyService::new(store.clone(), std::sync::Arc::new(KeyRing::default()));
+        let first = block_on(keys.issue_first()).unwrap().expect("the first key");
+        assert!(block_on(keys.issue_first()).unwrap().is_none(), "only once");
+        let reader =
+            block_on(keys.issue(KeyName::parse("r").unwrap(), Scopes::parse([Scope::OrdersRead]).unwrap())).unwrap();
+        assert!(keys.ring().authorize(Some(&first.secret), Scope::Admin).is_ok());
+        // Another process's ring learns of the revocation at its refresh.
+        let other = KeyService::new(store.clone(), std::sync::Arc::new(KeyRing::default()));
+        block_on(other.refresh()).unwrap();
+        assert!(other.ring().authorize(Some(&reader.secret), Scope::OrdersRead).is_ok());
+        block_on(keys.revoke(&reader.key.key.id)).unwrap();
+        assert!(keys.ring().authorize(Some(&reader.secret), Scope::OrdersRead).is_err(), "at once here");
+        block_on(other.refresh()).unwrap();
+        assert!(other.ring().authorize(Some(&reader.secret), Scope::OrdersRead).is_err(), "after a refresh there");
+        let listed = block_on(keys.list()).unwrap();
+        assert_eq!(listed.len(), 2);
+        assert!(listed[1].revoked_at.is_some() && listed[1].last_used_at.is_some());
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::api_key::{ApiKey, ApiKeyId, StoredKey};
 use crate::email::EmailMessage;
 use crate::idempotency::{CreateOutcome, IdempotencyRecord};
 use crate::listing::{ListQuery, Page};
@@ -85,6 +86,28 @@ pub trait OrderRepository: Send + Sync + 'static {
 
     /// Answers when the database does (readiness).
     async fn ping(&self) -> Result<(), RepositoryError>;
+}
+
+/// Storage of API keys (their hashes, never their secrets).
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync + 'static {
+    /// Stores a new key.
+    async fn create(&self, key: &StoredKey) -> Result<(), RepositoryError>;
+
+    /// Stores `key` only if no key was ever stored: exactly one of several
+    /// processes starting at once on an empty database does. `true` if this
+    /// call did.
+    async fn create_first(&self, key: &StoredKey) -> Result<bool, RepositoryError>;
+
+    /// Every key, revoked ones included, oldest first.
+    async fn list(&self) -> Result<Vec<StoredKey>, RepositoryError>;
+
+    /// Revokes a key (once; revoking again keeps the first time). The key as
+    /// it now is, or `None` if there is no such key.
+    async fn revoke(&self, id: &ApiKeyId, at: Timestamp) -> Result<Option<ApiKey>, RepositoryError>;
+
+    /// Records when keys were last used.
+    async fn record_use(&self, used: &[(ApiKeyId, Timestamp)]) -> Result<(), RepositoryError>;
 }
 
 /// A queued email claimed for one send attempt.
