@@ -31,10 +31,12 @@ impl std::ops::Deref for TestApp {
     }
 }
 
-/// An HTTP client bound to one server.
+/// An HTTP client bound to one server, sending its API key (if it has one)
+/// with every request that does not bring its own `Authorization`.
 #[derive(Clone)]
 pub struct Api {
     pub address: String,
+    pub key: Option<String>,
     client: awc::Client,
 }
 
@@ -46,7 +48,17 @@ impl Api {
     /// A client that gives up on a request after `timeout`.
     pub fn with_timeout(address: String, timeout: Duration) -> Self {
         let client = awc::Client::builder().disable_redirects().timeout(timeout).finish();
-        Self { address, client }
+        Self { address, key: None, client }
+    }
+
+    /// The same client sending `key`.
+    pub fn with_key(&self, key: impl Into<String>) -> Self {
+        Self { key: Some(key.into()), ..self.clone() }
+    }
+
+    /// The same client without a key.
+    pub fn anonymous(&self) -> Self {
+        Self { key: None, ..self.clone() }
     }
 }
 
@@ -124,10 +136,19 @@ pub async fn spawn_app_on(db: TestDatabase, vars: &[(&str, &str)]) -> TestApp {
     };
     let app = app.expect("application starts");
     let port = app.port();
+    let made_elsewhere = app.initial_key().is_none();
+    let key = match app.initial_key() {
+        Some(key) => key.to_owned(),
+        None => crate::keys::issue_key(&db.url, &domain::Scope::ALL).await,
+    };
     let stop = CancellationToken::new();
     let stopped = stop.clone();
     tokio::spawn(app.run_until(async move { stopped.cancelled().await }));
-    TestApp { api: Api::new(format!("http://127.0.0.1:{port}")), port, emails, db, stop }
+    let api = Api::new(format!("http://127.0.0.1:{port}")).with_key(key);
+    if made_elsewhere {
+        api.wait_for_key().await;
+    }
+    TestApp { api, port, emails, db, stop }
 }
 
 impl Drop for TestApp {
@@ -140,6 +161,11 @@ impl Api {
     /// Any request; `body` is sent as given, with the headers given.
     pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Response {
         let mut request = self.client.request(method, format!("{}{path}", self.address));
+        if let Some(key) = &self.key
+            && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        {
+            request = request.insert_header(("authorization", format!("Bearer {key}")));
+        }
         for (name, value) in headers {
             // Appended: a test may send a header twice.
             request = request.append_header((*name, *value));
@@ -231,6 +257,15 @@ pub fn sample_order() -> Value {
 }
 
 impl Api {
+    /// Waits until the server accepts this client's key: one made outside
+    /// the server is loaded at its next key refresh (every 2 s).
+    pub async fn wait_for_key(&self) {
+        eventually("the server to accept the key", async || {
+            (self.get("/orders?limit=1").await.status != 401).then_some(())
+        })
+        .await;
+    }
+
     /// The status of a GET, or `None` if nothing answered (not started yet).
     pub async fn client_get_status(&self, path: &str) -> Option<u16> {
         let response = self.client.get(format!("{}{path}", self.address)).send().await.ok()?;

@@ -3,6 +3,7 @@
 
 mod app;
 mod database;
+mod keys;
 mod mailer;
 mod private_postgres;
 mod process;
@@ -10,6 +11,7 @@ mod smtp_sink;
 
 pub use app::{Api, Response, TestApp, eventually, sample_order, spawn_app, spawn_app_on, spawn_app_with};
 pub use database::{Backend, TestDatabase, admin_client, admin_url, skip_postgres, with_database};
+pub use keys::{issue_key, key_for};
 pub use mailer::RecordingSender;
 pub use private_postgres::PrivatePostgres;
 pub use process::{ServerProcess, free_port, server_binary};

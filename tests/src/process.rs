@@ -43,6 +43,8 @@ pub struct ServerProcess {
     child: Child,
     pub port: u16,
     output: Arc<Mutex<String>>,
+    /// Its `DATABASE_URL`, with a relative SQLite path made absolute.
+    database_url: String,
 }
 
 impl ServerProcess {
@@ -76,6 +78,12 @@ impl ServerProcess {
         for (name, value) in vars {
             command.env(name, value);
         }
+        let database_url =
+            vars.iter().find(|(name, _)| *name == "DATABASE_URL").map_or("sqlite://data/orders.db", |v| v.1);
+        let database_url = match database_url.strip_prefix("sqlite://") {
+            Some(path) if !path.starts_with('/') => format!("sqlite://{}", dir.join(path).display()),
+            _ => database_url.to_owned(),
+        };
         let mut child = command.spawn().expect("orders-server starts");
         let output = Arc::new(Mutex::new(String::new()));
         for stream in [
@@ -94,22 +102,24 @@ impl ServerProcess {
                 }
             });
         }
-        Self { child, port, output }
+        Self { child, port, output, database_url }
     }
 
-    /// A client for it.
+    /// A client for it, with a key to its database (every scope).
     pub fn api(&self) -> crate::Api {
-        crate::Api::new(format!("http://127.0.0.1:{}", self.port))
+        crate::Api::new(format!("http://127.0.0.1:{}", self.port)).with_key(crate::keys::key_for(&self.database_url))
     }
 
-    /// Waits until `/health/ready` answers 200.
+    /// Waits until `/health/ready` answers 200 and the server accepts the
+    /// harness's key (it loads keys made elsewhere every 2 s).
     pub async fn wait_ready(&self) {
-        let api = self.api();
+        let api = crate::Api::new(format!("http://127.0.0.1:{}", self.port));
         crate::eventually("the server to be ready", async || {
             let ready = api.client_get_status("/health/ready").await;
             (ready == Some(200)).then_some(())
         })
         .await;
+        self.api().wait_for_key().await;
     }
 
     /// Everything it printed so far.

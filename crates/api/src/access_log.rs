@@ -7,7 +7,14 @@ use actix_web::http::StatusCode;
 
 /// The span every log line of a request is written in.
 pub fn request_span(request_id: &str, method: &actix_web::http::Method, path: &str) -> tracing::Span {
-    tracing::info_span!("request", request_id = %request_id, method = %method, path = %path)
+    // `key_id` is filled in by the key guard once a key checked out.
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        key_id = tracing::field::Empty
+    )
 }
 
 /// The access line.

@@ -4,6 +4,7 @@
 //! does not know which database is behind them.
 
 mod access_log;
+mod auth;
 mod dto;
 mod extract;
 mod idempotency;
@@ -21,7 +22,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpResponse, web};
-use domain::OrderService;
+use domain::{KeyService, OrderService};
 
 use crate::problem::ApiError;
 
@@ -30,6 +31,8 @@ use crate::problem::ApiError;
 pub struct AppState {
     /// The order use cases.
     pub orders: OrderService,
+    /// API keys, and the ring requests are checked against.
+    pub keys: KeyService,
     /// How long a client may take to send a request body (a slow-body guard;
     /// the request head has its own time-out in the server).
     pub body_timeout: std::time::Duration,

@@ -2,8 +2,10 @@
 //! conventions every operation shares (problem responses, `X-Request-Id`),
 //! added in one place.
 
+use domain::Scope;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Header, OpenApi as Document, Ref, RefOr, Required, Response};
 use utoipa::{Modify, OpenApi};
 
@@ -12,7 +14,7 @@ use crate::dto::{
     OrderListBody, StatusBody, StatusName,
 };
 use crate::problem::ProblemBody;
-use crate::routes::{health, orders};
+use crate::routes::{api_keys, health, orders};
 use crate::validation::FieldError;
 
 /// The document served at `/openapi.json`.
@@ -26,11 +28,16 @@ use crate::validation::FieldError;
                        Every path also answers with a trailing slash (no redirect). Bodies are JSON, UTF-8, at \
                        most 64 KiB. Times are RFC 3339 UTC with microseconds; money is integer minor units. \
                        Every non-2xx response is `application/problem+json`; when several errors apply, the \
-                       first of routing (404, 405), 415, 413, 400, 422, 412, 409 wins. An order id that is not a \
+                       first of routing (404, 405), 401, 403, 415, 413, 400, 422, 412, 409 wins. \
+                       Every operation but the health checks needs `Authorization: Bearer <API key>` \
+                       with the scope it names. An order id that is not a \
                        UUID is a routing error (404 before anything else); a well-formed id of no order is \
                        found missing once the request itself was accepted (so after 415/413/400/422)."
     ),
     paths(
+        api_keys::create_key,
+        api_keys::list_keys,
+        api_keys::revoke_key,
         orders::create_order,
         orders::list_orders,
         orders::get_order,
@@ -54,9 +61,15 @@ use crate::validation::FieldError;
         FieldError,
         health::Live,
         health::Ready,
+        api_keys::CreateKeyRequest,
+        api_keys::ScopeName,
+        api_keys::KeyBody,
+        api_keys::IssuedKeyBody,
+        api_keys::KeyListBody,
     )),
     tags(
         (name = "orders", description = "Orders and their status"),
+        (name = "api-keys", description = "API keys and their scopes (scope `admin`)"),
         (name = "health", description = "Liveness and readiness"),
     ),
     modifiers(&Conventions)
@@ -69,7 +82,12 @@ const PROBLEMS: &[(u16, &str)] = &[
         400,
         "`malformed_json`: the body is not JSON; `invalid_query`: a query value is wrong; `invalid_header`: a malformed `Idempotency-Key` or `If-Match`",
     ),
-    (404, "`not_found`: no order with that id (a malformed id too)"),
+    (
+        401,
+        "`unauthenticated`: no `Authorization: Bearer <key>`, or a malformed, unknown or revoked key (the same answer for each)",
+    ),
+    (403, "`insufficient_scope`: the key is valid but lacks the scope the operation needs; `detail` names it"),
+    (404, "`not_found`: no such order or key (a malformed id too)"),
     (408, "`request_timeout`: the body did not arrive in time"),
     (409, "`invalid_transition`: the lifecycle forbids this change; `detail` names both states"),
     (412, "`precondition_failed`: `If-Match` does not match the current version"),
@@ -83,19 +101,38 @@ const PROBLEMS: &[(u16, &str)] = &[
     (503, "`unavailable`: the database cannot be reached; retry later"),
 ];
 
-/// Which problems each operation can answer with.
+/// Which problems each operation can answer with (401 and 403 come with [`SCOPES`]).
 const PROBLEMS_BY_OPERATION: &[(&str, &[u16])] = &[
     ("create_order", &[400, 408, 413, 415, 422, 500, 503]),
     ("list_orders", &[400, 500, 503]),
     ("get_order", &[404, 500, 503]),
     ("get_order_status", &[404, 500, 503]),
     ("change_order_status", &[400, 404, 408, 409, 412, 413, 415, 422, 500, 503]),
+    ("create_api_key", &[400, 408, 413, 415, 422, 500, 503]),
+    ("list_api_keys", &[500, 503]),
+    ("revoke_api_key", &[404, 500, 503]),
     ("live", &[]),
     ("ready", &[500, 503]),
 ];
 
+/// The scope each guarded operation needs (the handlers' `Authorized<…>`);
+/// the others are open.
+const SCOPES: &[(&str, Scope)] = &[
+    ("create_order", Scope::OrdersWrite),
+    ("list_orders", Scope::OrdersRead),
+    ("get_order", Scope::OrdersRead),
+    ("get_order_status", Scope::OrdersRead),
+    ("change_order_status", Scope::OrdersWrite),
+    ("create_api_key", Scope::Admin),
+    ("list_api_keys", Scope::Admin),
+    ("revoke_api_key", Scope::Admin),
+];
+
 /// Request bodies whose unknown members are refused.
-const CLOSED_SCHEMAS: &[&str] = &["CreateOrderRequest", "OrderItemRequest", "ChangeStatusRequest"];
+const CLOSED_SCHEMAS: &[&str] = &["CreateOrderRequest", "OrderItemRequest", "ChangeStatusRequest", "CreateKeyRequest"];
+
+const BEARER_DESCRIPTION: &str = "An API key, `ord_<id>_<secret>`, sent as `Authorization: Bearer <key>`. \
+                                  Scopes: `orders:read`, `orders:write` (implies `orders:read`), `admin` (keys).";
 
 const REQUEST_ID_DESCRIPTION: &str = "1 to 128 of `[A-Za-z0-9._:-]`. A well-formed incoming id is echoed; \
                                       otherwise the service generates one. Equal to `request_id` in problems.";
@@ -125,6 +162,16 @@ impl Modify for Conventions {
             response.headers.insert("X-Request-Id".to_owned(), request_id_ref());
             components.responses.insert(format!("Problem{status}"), RefOr::T(response));
         }
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ord_<id>_<secret>")
+                    .description(Some(BEARER_DESCRIPTION))
+                    .build(),
+            ),
+        );
         for name in CLOSED_SCHEMAS {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) {
                 object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
@@ -134,7 +181,12 @@ impl Modify for Conventions {
         for item in document.paths.paths.values_mut() {
             for operation in operations(item) {
                 let id = operation.operation_id.clone().unwrap_or_default();
-                let problems = PROBLEMS_BY_OPERATION.iter().find(|(op, _)| *op == id).map_or(&[][..], |(_, p)| *p);
+                let mut problems =
+                    PROBLEMS_BY_OPERATION.iter().find(|(op, _)| *op == id).map_or(&[][..], |(_, p)| *p).to_vec();
+                if let Some((_, scope)) = SCOPES.iter().find(|(op, _)| *op == id) {
+                    operation.security = Some(vec![SecurityRequirement::new("bearer", [scope.as_str()])]);
+                    problems.extend([401, 403]);
+                }
                 for status in problems {
                     let reference = Ref::from_response_name(format!("Problem{status}"));
                     operation.responses.responses.insert(status.to_string(), RefOr::Ref(reference));

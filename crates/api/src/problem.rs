@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use domain::{OrderError, RepositoryError, TransitionError};
+use domain::{AccessError, KeyError, OrderError, RepositoryError, TransitionError};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
@@ -42,6 +42,8 @@ codes! {
     MalformedJson => "malformed_json",
     InvalidQuery => "invalid_query",
     InvalidHeader => "invalid_header",
+    Unauthenticated => "unauthenticated",
+    InsufficientScope => "insufficient_scope",
     NotFound => "not_found",
     MethodNotAllowed => "method_not_allowed",
     RequestTimeout => "request_timeout",
@@ -92,14 +94,14 @@ pub struct Problem {
     pub detail: String,
     /// Invalid fields (422 only).
     pub errors: Vec<FieldError>,
-    /// `Allow` for 405.
-    pub allow: Option<String>,
+    /// A header the status calls for: `Allow` (405), `WWW-Authenticate` (401, 403).
+    pub header: Option<(header::HeaderName, String)>,
 }
 
 impl Problem {
     /// A problem without field errors.
     pub fn new(status: StatusCode, code: Code, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, title, detail: detail.into(), errors: Vec::new(), allow: None }
+        Self { status, code, title, detail: detail.into(), errors: Vec::new(), header: None }
     }
 
     /// The problem for a status the framework produced on its own.
@@ -143,8 +145,10 @@ impl Problem {
         let mut response = HttpResponse::build(self.status)
             .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
             .finish();
-        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
-            response.headers_mut().insert(header::ALLOW, allow);
+        if let Some((name, value)) = &self.header
+            && let Ok(value) = HeaderValue::from_str(value)
+        {
+            response.headers_mut().insert(name.clone(), value);
         }
         response.extensions_mut().insert(self);
         response
@@ -183,8 +187,12 @@ pub struct ProblemBody<'a> {
 /// Every error a handler or extractor returns, mapped to HTTP once, here.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error(transparent)]
+    Access(#[from] AccessError),
     #[error("no order with id {0}")]
     OrderNotFound(String),
+    #[error("no API key with id {0}")]
+    KeyNotFound(String),
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -228,6 +236,16 @@ impl From<OrderError> for ApiError {
     }
 }
 
+impl From<KeyError> for ApiError {
+    fn from(error: KeyError) -> Self {
+        match error {
+            KeyError::NotFound(id) => ApiError::KeyNotFound(id.to_string()),
+            KeyError::Repository(e) => e.into(),
+            other @ KeyError::NoRandomness(_) => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
 impl From<RepositoryError> for ApiError {
     fn from(error: RepositoryError) -> Self {
         match error {
@@ -242,7 +260,22 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         use StatusCode as S;
         let mut problem = match self {
-            ApiError::OrderNotFound(_) => Problem::new(S::NOT_FOUND, Code::NotFound, "Not found", self.to_string()),
+            ApiError::Access(AccessError::Unauthenticated) => {
+                let mut problem =
+                    Problem::new(S::UNAUTHORIZED, Code::Unauthenticated, "Unauthenticated", self.to_string());
+                problem.header = Some((header::WWW_AUTHENTICATE, "Bearer".to_owned()));
+                problem
+            }
+            ApiError::Access(AccessError::InsufficientScope(scope)) => {
+                let mut problem =
+                    Problem::new(S::FORBIDDEN, Code::InsufficientScope, "Insufficient scope", self.to_string());
+                let challenge = format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\"");
+                problem.header = Some((header::WWW_AUTHENTICATE, challenge));
+                problem
+            }
+            ApiError::OrderNotFound(_) | ApiError::KeyNotFound(_) => {
+                Problem::new(S::NOT_FOUND, Code::NotFound, "Not found", self.to_string())
+            }
             ApiError::RouteNotFound => Problem::for_status(S::NOT_FOUND),
             ApiError::MethodNotAllowed { allow } => {
                 let mut problem = Problem::new(
@@ -251,7 +284,7 @@ impl ApiError {
                     "Method not allowed",
                     format!("allowed methods: {allow}"),
                 );
-                problem.allow = Some(allow.clone());
+                problem.header = Some((header::ALLOW, allow.clone()));
                 problem
             }
             ApiError::UnsupportedMediaType => Problem::new(

@@ -190,6 +190,23 @@ impl<'a> ObjectReader<'a> {
     }
 }
 
+/// An array element that must be a string, parsed by the domain
+/// constructor that owns its rule.
+pub fn text_element<T>(
+    value: Value,
+    path: &str,
+    errors: &mut Vec<FieldError>,
+    parse: fn(&str) -> Result<T, ParseError>,
+) -> Option<T> {
+    match value {
+        Value::String(text) => parse(&text).map_err(|e| errors.push(FieldError::rule(path, &e))).ok(),
+        other => {
+            errors.push(FieldError::new(path, "type", format!("must be a string, not {}", kind(&other))));
+            None
+        }
+    }
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",

@@ -11,9 +11,10 @@ use std::time::Duration;
 use actix_web::HttpServer;
 use api::AppState;
 use async_trait::async_trait;
+use domain::memory::InMemoryStore;
 use domain::{
-    CreateOutcome, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderService, OrderStatus, Page,
-    RepositoryError, Timestamp, Version,
+    CreateOutcome, KeyRing, KeyService, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderService,
+    OrderStatus, Page, RepositoryError, Timestamp, Version,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -99,21 +100,33 @@ fn logs() -> Logs {
     .clone()
 }
 
-/// Serves the real app over HTTP on a free port.
-fn serve(fault: Fault) -> String {
-    let state =
-        AppState { orders: OrderService::new(Arc::new(FaultyRepository(fault))), body_timeout: Duration::from_secs(5) };
+/// Serves the real app over HTTP on a free port; returns its address and a
+/// key with every scope (keys live in memory here: only orders fail).
+async fn serve(fault: Fault) -> (String, String) {
+    let keys = KeyService::new(Arc::new(InMemoryStore::default()), Arc::new(KeyRing::default()));
+    let key = keys.issue_first().await.unwrap().unwrap().secret;
+    let orders = OrderService::new(Arc::new(FaultyRepository(fault)));
+    let state = AppState { orders, keys, body_timeout: Duration::from_secs(5) };
     let server =
         HttpServer::new(move || api::app(state.clone())).workers(1).disable_signals().bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", server.addrs()[0]);
     actix_web::rt::spawn(server.run());
-    address
+    (address, key)
 }
 
-async fn get(address: &str, path: &str, request_id: &str) -> (u16, Option<String>, serde_json::Value) {
+async fn get(
+    (address, key): &(String, String),
+    path: &str,
+    request_id: &str,
+) -> (u16, Option<String>, serde_json::Value) {
     let client = awc::Client::default();
-    let mut response =
-        client.get(format!("{address}{path}")).insert_header(("x-request-id", request_id)).send().await.unwrap();
+    let mut response = client
+        .get(format!("{address}{path}"))
+        .insert_header(("x-request-id", request_id))
+        .insert_header(("authorization", format!("Bearer {key}")))
+        .send()
+        .await
+        .unwrap();
     let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
     let body = response.json::<serde_json::Value>().await.unwrap();
     (response.status().as_u16(), content_type, body)
@@ -122,7 +135,7 @@ async fn get(address: &str, path: &str, request_id: &str) -> (u16, Option<String
 #[actix_web::test]
 async fn a_bug_is_a_500_that_says_nothing_internal_and_logs_the_cause() {
     let logs = logs();
-    let address = serve(Fault::Bug);
+    let address = serve(Fault::Bug).await;
     let (status, content_type, problem) = get(&address, "/orders", "bug-1").await;
     assert_eq!(status, 500);
     assert_eq!(content_type.as_deref(), Some("application/problem+json"));
@@ -138,12 +151,18 @@ async fn a_bug_is_a_500_that_says_nothing_internal_and_logs_the_cause() {
 #[actix_web::test]
 async fn a_panic_is_a_500_problem_and_the_connection_survives() {
     let logs = logs();
-    let address = serve(Fault::Panic);
+    let served = serve(Fault::Panic).await;
+    let (address, key) = &served;
     let client = awc::Client::default();
     for attempt in 0..3 {
         let id = format!("panic-{attempt}");
-        let mut response =
-            client.get(format!("{address}/orders")).insert_header(("x-request-id", id.as_str())).send().await.unwrap();
+        let mut response = client
+            .get(format!("{address}/orders"))
+            .insert_header(("x-request-id", id.as_str()))
+            .insert_header(("authorization", format!("Bearer {key}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 500);
         assert_eq!(response.headers().get("x-request-id").unwrap(), id.as_str());
         let problem = response.json::<serde_json::Value>().await.unwrap();
@@ -152,7 +171,7 @@ async fn a_panic_is_a_500_problem_and_the_connection_survives() {
         assert!(!problem.to_string().contains("index out of range"));
     }
     // The worker lives on: routes that do not touch storage still answer.
-    let (status, _, _) = get(&address, "/health/live", "after-panic").await;
+    let (status, _, _) = get(&served, "/health/live", "after-panic").await;
     assert_eq!(status, 200);
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -163,7 +182,7 @@ async fn a_panic_is_a_500_problem_and_the_connection_survives() {
 
 #[actix_web::test]
 async fn an_unavailable_database_is_a_503_while_liveness_stays_up() {
-    let address = serve(Fault::Unavailable);
+    let address = serve(Fault::Unavailable).await;
     let (status, _, problem) = get(&address, "/orders", "down-1").await;
     assert_eq!((status, problem["code"].as_str()), (503, Some("unavailable")));
     let (status, _, problem) = get(&address, "/health/ready", "down-2").await;

@@ -7,6 +7,7 @@ use diesel::connection::SimpleConnection as _;
 use diesel::{Connection as _, SqliteConnection};
 use tokio::sync::Notify;
 
+use crate::api_keys::SqlApiKeyRepository;
 use crate::migrate::{self, MigrationError};
 use crate::orders::SqlOrderRepository;
 use crate::outbox::SqlEmailOutbox;
@@ -145,6 +146,11 @@ impl Database {
     /// The order repository.
     pub fn orders(&self) -> SqlOrderRepository {
         SqlOrderRepository::new(self.pool.clone(), self.email_queued.clone(), self.timeout)
+    }
+
+    /// The API keys.
+    pub fn api_keys(&self) -> SqlApiKeyRepository {
+        SqlApiKeyRepository::new(self.pool.clone(), self.timeout)
     }
 
     /// The email outbox.

@@ -5,6 +5,7 @@
 #[macro_use]
 mod macros;
 
+mod api_keys;
 mod database;
 mod error;
 pub mod migrate;
@@ -16,6 +17,7 @@ mod schema;
 mod sql_types;
 mod store;
 
+pub use api_keys::SqlApiKeyRepository;
 pub use database::{Database, OpenError};
 pub use orders::SqlOrderRepository;
 pub use outbox::SqlEmailOutbox;

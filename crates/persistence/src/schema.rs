@@ -68,3 +68,18 @@ diesel::table! {
         expires_at -> Instant,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::{Binary, Nullable, Text};
+    use crate::sql_types::Instant;
+
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        scopes -> Text,
+        secret_hash -> Binary,
+        created_at -> Instant,
+        revoked_at -> Nullable<Instant>,
+        last_used_at -> Nullable<Instant>,
+    }
+}

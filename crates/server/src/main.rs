@@ -1,10 +1,12 @@
-//! `orders-server`: reads the environment, starts the service, stops on SIGTERM/SIGINT.
+//! `orders-server`: reads the environment, starts the service, stops on
+//! SIGTERM/SIGINT; or runs one of its subcommands (`healthcheck`, `keys`).
 
 use std::process::ExitCode;
 
+use server::cli::{self, Command};
 use server::config::{ConfigError, Settings};
 use server::startup::Application;
-use server::{healthcheck, telemetry};
+use server::{healthcheck, key_commands, telemetry};
 
 /// glibc's malloc showed up at ~9 % of the server's CPU under load (make bench);
 /// mimalloc is made for many small, short-lived allocations across threads.
@@ -13,8 +15,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    // `orders-server healthcheck`: the container's HEALTHCHECK, with no curl in the image.
-    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+    let command = cli::parse(std::env::args());
+    // The container's HEALTHCHECK, with no curl in the image.
+    if let Command::Healthcheck = command {
         return healthcheck::run();
     }
     let settings = match Settings::from_env() {
@@ -24,10 +27,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(settings.log_format);
-    let result = match Application::build(settings).await {
-        Ok(app) => app.run_until_stopped().await,
-        Err(error) => Err(error),
+    let result = match command {
+        Command::Serve => {
+            telemetry::init(settings.log_format);
+            match Application::build(settings).await {
+                Ok(app) => app.run_until_stopped().await,
+                Err(error) => Err(error),
+            }
+        }
+        keys => key_commands::run(keys, &settings).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,12 +9,16 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::KeepAlive;
 use anyhow::Context as _;
 use api::AppState;
-use domain::{EmailSender, OrderRepository, OrderService};
+use domain::{EmailSender, IssuedKey, KeyRing, KeyService, OrderRepository, OrderService};
 use notifications::{CancellationToken, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer};
 use persistence::Database;
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, MailTransport, Settings};
+
+/// How often each process reloads the API keys: a key made or revoked on one
+/// process is honoured or refused by every other within this (the promise is 5 s).
+const KEY_REFRESH: Duration = Duration::from_secs(2);
 
 /// A built, bound, not yet running service.
 pub struct Application {
@@ -25,6 +29,8 @@ pub struct Application {
     dispatches: bool,
     stop_dispatcher: CancellationToken,
     shutdown_timeout: Duration,
+    /// The key made on this start, when the database had none.
+    initial_key: Option<IssuedKey>,
 }
 
 impl std::fmt::Debug for Application {
@@ -72,6 +78,19 @@ impl Application {
         let janitor = OrderService::new(Arc::new(background.orders())).with_idempotency_ttl(ttl);
         tokio::spawn(purge_expired_keys(janitor, stop_dispatcher.clone()));
 
+        // One ring for the whole process: every worker checks requests
+        // against it, one task keeps it in step with the database.
+        let ring = Arc::new(KeyRing::default());
+        let keys = KeyService::new(Arc::new(background.api_keys()), ring.clone());
+        keys.refresh().await.context("could not load the API keys")?;
+        let initial_key = keys.issue_first().await.context("could not make the first API key")?;
+        if let Some(issued) = &initial_key {
+            // The one place the first key is shown; the log names its id only.
+            println!("initial API key (shown once): {}", issued.secret);
+            tracing::info!(key_id = %issued.key.key.id, "no API key existed: made one with every scope");
+        }
+        tokio::spawn(refresh_keys(keys, stop_dispatcher.clone()));
+
         let port = listener.local_addr().context("listener has no address")?.port();
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let limits = &settings.http;
@@ -88,7 +107,8 @@ impl Application {
                 repository = Arc::new(HandingOver::new(repository, handoff.clone()));
             }
             let orders = OrderService::new(repository).with_idempotency_ttl(ttl);
-            api::app(AppState { orders, body_timeout })
+            let keys = KeyService::new(Arc::new(database.with_own_pool(per_worker).api_keys()), ring.clone());
+            api::app(AppState { orders, keys, body_timeout })
         })
         // We handle SIGTERM/SIGINT ourselves, to stop the dispatcher too.
         .disable_signals()
@@ -110,7 +130,13 @@ impl Application {
             dispatches: settings.dispatch,
             stop_dispatcher,
             shutdown_timeout: settings.shutdown_timeout,
+            initial_key,
         })
+    }
+
+    /// The key made on this start (every scope), if the database had none.
+    pub fn initial_key(&self) -> Option<&str> {
+        self.initial_key.as_ref().map(|issued| issued.secret.as_str())
     }
 
     /// The port it listens on (useful with port 0).
@@ -168,6 +194,22 @@ impl Application {
         tracing::info!("stopped");
         failure.map_or(Ok(()), Err)
     }
+}
+
+/// Keeps this process's key ring in step with the database (keys made or
+/// revoked by other processes), and stores when keys were last used.
+async fn refresh_keys(keys: KeyService, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(KEY_REFRESH) => {}
+        }
+        if let Err(error) = keys.refresh().await {
+            tracing::warn!(error = %error, "could not refresh the API keys; the last known ones stay in force");
+        }
+    }
+    // Last use seen since the last refresh.
+    let _ = keys.refresh().await;
 }
 
 /// Forgets expired idempotency keys every few minutes, in batches.

@@ -233,6 +233,7 @@ async fn bodies_over_64_kib_are_refused_with_or_without_a_length(backend: Backen
     let mut response = client
         .post(format!("{}/orders", app.address))
         .insert_header(("content-type", "application/json"))
+        .insert_header(("authorization", format!("Bearer {}", app.key.as_deref().unwrap())))
         .send_stream(futures_util::stream::iter(chunks))
         .await
         .unwrap();
@@ -255,15 +256,12 @@ fn raw(port: u16, head: &[u8], read_for: Duration) -> String {
 async fn a_slow_body_is_a_request_timeout(backend: Backend) {
     let app = spawn_app_with(backend, &[("HTTP_BODY_TIMEOUT_MS", "300")]).await;
     let port = app.port;
-    let answer = tokio::task::spawn_blocking(move || {
-        raw(
-            port,
-            b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"cust",
-            Duration::from_secs(5),
-        )
-    })
-    .await
-    .unwrap();
+    let head = format!(
+        "POST /orders HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{\"cust",
+        app.key.as_deref().unwrap()
+    );
+    let answer = tokio::task::spawn_blocking(move || raw(port, head.as_bytes(), Duration::from_secs(5))).await.unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.to_lowercase().contains("content-type: application/problem+json"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");

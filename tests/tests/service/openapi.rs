@@ -41,22 +41,25 @@ async fn every_served_route_is_documented_and_nothing_else() {
             "{method} {path} is documented but not served"
         );
     }
-    assert_eq!(documented.len(), 7);
+    assert_eq!(documented.len(), 10);
 }
 
 #[actix_web::test]
 async fn every_error_is_a_documented_problem_and_every_response_has_a_request_id() {
     let (_app, doc) = document().await;
     let expected: &[(&str, &str, &[&str])] = &[
-        ("/orders", "post", &["201", "400", "408", "413", "415", "422", "500", "503"]),
-        ("/orders", "get", &["200", "400", "500", "503"]),
-        ("/orders/{id}", "get", &["200", "404", "500", "503"]),
-        ("/orders/{id}/status", "get", &["200", "404", "500", "503"]),
+        ("/orders", "post", &["201", "400", "401", "403", "408", "413", "415", "422", "500", "503"]),
+        ("/orders", "get", &["200", "400", "401", "403", "500", "503"]),
+        ("/orders/{id}", "get", &["200", "401", "403", "404", "500", "503"]),
+        ("/orders/{id}/status", "get", &["200", "401", "403", "404", "500", "503"]),
         (
             "/orders/{id}/status",
             "patch",
-            &["200", "400", "404", "408", "409", "412", "413", "415", "422", "500", "503"],
+            &["200", "400", "401", "403", "404", "408", "409", "412", "413", "415", "422", "500", "503"],
         ),
+        ("/api-keys", "post", &["201", "400", "401", "403", "408", "413", "415", "422", "500", "503"]),
+        ("/api-keys", "get", &["200", "401", "403", "500", "503"]),
+        ("/api-keys/{id}", "delete", &["200", "401", "403", "404", "500", "503"]),
         ("/health/live", "get", &["200"]),
         ("/health/ready", "get", &["200", "500", "503"]),
     ];

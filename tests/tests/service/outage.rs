@@ -19,7 +19,7 @@ async fn the_service_rides_out_a_database_outage() {
     let db = TestDatabase::existing(Backend::Postgres, postgres.url());
     let app = spawn_app_on(db, &[("DATABASE_TIMEOUT_MS", "1000"), ("MAIL_SWEEP_INTERVAL_MS", "200")]).await;
     // A request that hangs fails the test instead of stalling it.
-    let api = Api::with_timeout(app.address.clone(), Duration::from_secs(15));
+    let api = Api::with_timeout(app.address.clone(), Duration::from_secs(15)).with_key(app.key.clone().unwrap());
 
     let before = api.create_order(&sample_order()).await;
     let before_id = before["id"].as_str().unwrap().to_owned();
@@ -64,7 +64,7 @@ async fn requests_on_terminated_sessions_answer_503() {
     // Room for every request below to hold a connection, and time for them
     // to wait on the lock rather than time out.
     let app = spawn_app_on(db, &[("DATABASE_POOL_SIZE", "20"), ("DATABASE_TIMEOUT_MS", "20000")]).await;
-    let api = Api::with_timeout(app.address.clone(), Duration::from_secs(30));
+    let api = Api::with_timeout(app.address.clone(), Duration::from_secs(30)).with_key(app.key.clone().unwrap());
     let id = api.create_order(&sample_order()).await["id"].as_str().unwrap().to_owned();
     app.settled_email(&id).await;
 
@@ -141,7 +141,8 @@ async fn an_outage_after_a_send_leaves_each_email_sent_once() {
         ],
     );
     server.wait_ready().await;
-    let api = Api::with_timeout(format!("http://127.0.0.1:{}", server.port), Duration::from_secs(15));
+    let api = Api::with_timeout(format!("http://127.0.0.1:{}", server.port), Duration::from_secs(15))
+        .with_key(server.api().key.unwrap());
     for _ in 0..ORDERS {
         api.create_order(&sample_order()).await;
     }

@@ -1,5 +1,6 @@
 //! The route table: the one list of what the app serves.
 
+pub mod api_keys;
 pub mod docs;
 pub mod health;
 pub mod orders;
@@ -63,6 +64,8 @@ routes! {
     "/orders" => [get => orders::list_orders, post => orders::create_order],
     "/orders/{id}" => [get => orders::get_order],
     "/orders/{id}/status" => [get => orders::get_status, patch => orders::change_status],
+    "/api-keys" => [get => api_keys::list_keys, post => api_keys::create_key],
+    "/api-keys/{id}" => [delete => api_keys::revoke_key],
     "/health/live" => [get => health::live],
     "/health/ready" => [get => health::ready],
     "/openapi.json" => [get => docs::openapi_json],

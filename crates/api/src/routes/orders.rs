@@ -7,6 +7,7 @@ use domain::{Cursor, CustomerEmail, ListQuery, OrderStatus, PageSize, Placed, Pr
 use serde::Deserialize;
 
 use crate::AppState;
+use crate::auth::{Authorized, ReadOrders, WriteOrders};
 use crate::dto::{ChangeStatusRequest, CreateOrderRequest, OrderBody, OrderListBody, StatusBody, StatusName};
 use crate::extract::{JsonBody, OrderPath};
 use crate::idempotency::{self, IDEMPOTENT_REPLAYED};
@@ -39,6 +40,7 @@ use crate::problem::ApiError;
 )]
 pub async fn create_order(
     state: web::Data<AppState>,
+    _: Authorized<WriteOrders>,
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -126,7 +128,11 @@ impl ListParams {
     ),
     responses((status = 200, description = "A page of orders", body = OrderListBody))
 )]
-pub async fn list_orders(state: web::Data<AppState>, params: web::Query<ListParams>) -> Result<HttpResponse, ApiError> {
+pub async fn list_orders(
+    state: web::Data<AppState>,
+    _: Authorized<ReadOrders>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
     let query = params.into_inner().into_query()?;
     let page = state.orders.list(&query).await?;
     let body = OrderListBody {
@@ -150,7 +156,11 @@ fn etag(version: Version) -> String {
     responses((status = 200, description = "The order", body = OrderBody,
         headers(("ETag" = String, description = "`\"<version>\"`, for `If-Match`"))))
 )]
-pub async fn get_order(state: web::Data<AppState>, path: OrderPath) -> Result<HttpResponse, ApiError> {
+pub async fn get_order(
+    state: web::Data<AppState>,
+    path: OrderPath,
+    _: Authorized<ReadOrders>,
+) -> Result<HttpResponse, ApiError> {
     let order = state.orders.get(path.0).await?;
     Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(order.version()))).json(OrderBody::from(&order)))
 }
@@ -164,7 +174,11 @@ pub async fn get_order(state: web::Data<AppState>, path: OrderPath) -> Result<Ht
     params(("id" = String, Path, format = "uuid", description = "The order's id")),
     responses((status = 200, description = "Status and confirmation email", body = StatusBody))
 )]
-pub async fn get_status(state: web::Data<AppState>, path: OrderPath) -> Result<HttpResponse, ApiError> {
+pub async fn get_status(
+    state: web::Data<AppState>,
+    path: OrderPath,
+    _: Authorized<ReadOrders>,
+) -> Result<HttpResponse, ApiError> {
     let order = state.orders.get(path.0).await?;
     Ok(HttpResponse::Ok().json(StatusBody::from(&order)))
 }
@@ -233,6 +247,7 @@ fn precondition(req: &HttpRequest) -> Result<Option<Precondition>, ApiError> {
 pub async fn change_status(
     state: web::Data<AppState>,
     path: OrderPath,
+    _: Authorized<WriteOrders>,
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {

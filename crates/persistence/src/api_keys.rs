@@ -1,0 +1,160 @@
+//! `ApiKeyRepository` for both backends.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use domain::{
+    ApiKey, ApiKeyId, ApiKeyRepository, CorruptRecord, KeyHash, KeyName, RepositoryError, Scope, Scopes, StoredKey,
+    Timestamp,
+};
+
+use crate::error::{DbError, bounded};
+use crate::pool::Pool;
+use crate::schema::api_keys;
+use crate::sql_types::DbInstant;
+
+/// Marks that a first key was made; only one of racing transactions inserts
+/// it (the others wait on the primary key, then find it taken).
+const CLAIM_FIRST_KEY: &str = "INSERT INTO api_key_bootstrap (done) VALUES (TRUE) ON CONFLICT DO NOTHING";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys)]
+struct KeyRow {
+    id: String,
+    name: String,
+    scopes: String,
+    secret_hash: Vec<u8>,
+    created_at: DbInstant,
+    revoked_at: Option<DbInstant>,
+    last_used_at: Option<DbInstant>,
+}
+
+impl KeyRow {
+    fn from_key(stored: &StoredKey) -> Self {
+        let key = &stored.key;
+        Self {
+            id: key.id.to_string(),
+            name: key.name.as_str().to_owned(),
+            scopes: key.scopes.iter().map(Scope::as_str).collect::<Vec<_>>().join(" "),
+            secret_hash: stored.hash.as_bytes().to_vec(),
+            created_at: key.created_at.into(),
+            revoked_at: key.revoked_at.map(DbInstant),
+            last_used_at: key.last_used_at.map(DbInstant),
+        }
+    }
+
+    fn into_key(self) -> Result<StoredKey, CorruptRecord> {
+        let scopes = self.scopes.split(' ').map(Scope::parse).collect::<Result<Vec<_>, _>>();
+        Ok(StoredKey {
+            key: ApiKey {
+                id: ApiKeyId::parse(&self.id).map_err(|_| CorruptRecord("invalid API key id"))?,
+                name: KeyName::parse(&self.name).map_err(|_| CorruptRecord("invalid API key name"))?,
+                scopes: scopes
+                    .ok()
+                    .and_then(|scopes| Scopes::parse(scopes).ok())
+                    .ok_or(CorruptRecord("invalid API key scopes"))?,
+                created_at: self.created_at.0,
+                revoked_at: self.revoked_at.map(|at| at.0),
+                last_used_at: self.last_used_at.map(|at| at.0),
+            },
+            hash: KeyHash::from_bytes(&self.secret_hash).ok_or(CorruptRecord("invalid API key hash"))?,
+        })
+    }
+}
+
+/// API keys in PostgreSQL or SQLite, through one code path.
+#[derive(Debug, Clone)]
+pub struct SqlApiKeyRepository {
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl SqlApiKeyRepository {
+    pub(crate) fn new(pool: Pool, timeout: Duration) -> Self {
+        Self { pool, timeout }
+    }
+
+    async fn insert(&self, row: KeyRow) -> Result<(), DbError> {
+        with_writer!(&self.pool, |conn| {
+            diesel::insert_into(api_keys::table).values(&row).execute(conn).await?;
+            Ok(())
+        })
+    }
+
+    async fn insert_first(&self, row: KeyRow) -> Result<bool, DbError> {
+        in_transaction!(&self.pool, |conn| {
+            let claimed = diesel::sql_query(CLAIM_FIRST_KEY).execute(conn).await?;
+            let any: Option<String> = api_keys::table.select(api_keys::id).first(conn).await.optional()?;
+            if claimed == 0 || any.is_some() {
+                return Ok(false);
+            }
+            diesel::insert_into(api_keys::table).values(&row).execute(conn).await?;
+            Ok(true)
+        })
+    }
+
+    async fn all(&self) -> Result<Vec<KeyRow>, DbError> {
+        with_connection!(&self.pool, |conn| {
+            Ok(api_keys::table
+                .order((api_keys::created_at, api_keys::id))
+                .select(KeyRow::as_select())
+                .load(conn)
+                .await?)
+        })
+    }
+
+    async fn set_revoked(&self, id: String, at: Timestamp) -> Result<Option<KeyRow>, DbError> {
+        in_transaction!(&self.pool, |conn| {
+            diesel::update(api_keys::table.filter(api_keys::id.eq(&id)).filter(api_keys::revoked_at.is_null()))
+                .set(api_keys::revoked_at.eq(DbInstant(at)))
+                .execute(conn)
+                .await?;
+            Ok(api_keys::table.filter(api_keys::id.eq(&id)).select(KeyRow::as_select()).first(conn).await.optional()?)
+        })
+    }
+
+    async fn set_last_used(&self, used: Vec<(String, Timestamp)>) -> Result<(), DbError> {
+        in_transaction!(&self.pool, |conn| {
+            for (id, at) in &used {
+                diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
+                    .set(api_keys::last_used_at.eq(DbInstant(*at)))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl ApiKeyRepository for SqlApiKeyRepository {
+    async fn create(&self, key: &StoredKey) -> Result<(), RepositoryError> {
+        let (this, row) = (self.clone(), KeyRow::from_key(key));
+        bounded(&self.pool, self.timeout, async move { this.insert(row).await }).await
+    }
+
+    async fn create_first(&self, key: &StoredKey) -> Result<bool, RepositoryError> {
+        let (this, row) = (self.clone(), KeyRow::from_key(key));
+        bounded(&self.pool, self.timeout, async move { this.insert_first(row).await }).await
+    }
+
+    async fn list(&self) -> Result<Vec<StoredKey>, RepositoryError> {
+        let this = self.clone();
+        let rows = bounded(&self.pool, self.timeout, async move { this.all().await }).await?;
+        Ok(rows.into_iter().map(KeyRow::into_key).collect::<Result<_, _>>()?)
+    }
+
+    async fn revoke(&self, id: &ApiKeyId, at: Timestamp) -> Result<Option<ApiKey>, RepositoryError> {
+        let (this, id) = (self.clone(), id.to_string());
+        let row = bounded(&self.pool, self.timeout, async move { this.set_revoked(id, at).await }).await?;
+        Ok(row.map(KeyRow::into_key).transpose()?.map(|stored| stored.key))
+    }
+
+    async fn record_use(&self, used: &[(ApiKeyId, Timestamp)]) -> Result<(), RepositoryError> {
+        let this = self.clone();
+        let used = used.iter().map(|(id, at)| (id.to_string(), *at)).collect();
+        bounded(&self.pool, self.timeout, async move { this.set_last_used(used).await }).await
+    }
+}
