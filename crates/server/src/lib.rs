@@ -2,6 +2,8 @@
 //! build the same [`startup::Application`] in-process.
 
 pub mod config;
+mod connection_guard;
 pub mod healthcheck;
+mod http_server;
 pub mod startup;
 pub mod telemetry;
