@@ -1,14 +1,14 @@
 //! Connections a hostile client holds open, over raw sockets: every request
-//! head has a deadline, a body the app gave up on ends its connection, and a
-//! full server still takes a fresh client. All of this happens below the
-//! database, so SQLite stands for both.
+//! head has a deadline, a body the app gave up on ends its connection, a full
+//! server still takes a fresh client, and malformed requests cannot flood the
+//! log. All of this happens below the database, so SQLite stands for both.
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use harness::{Api, Backend, eventually, spawn_app_with};
+use harness::{Api, Backend, ServerProcess, eventually, spawn_app_with};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -153,4 +153,51 @@ async fn a_body_that_never_ends_gets_its_408_and_then_the_connection_is_closed()
     }
     let after = app.get("/orders").await;
     assert_eq!(after.json()["items"], serde_json::json!([]), "nothing was stored");
+}
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("orders-{tag}-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[actix_web::test]
+async fn malformed_requests_are_the_clients_fault_and_cannot_flood_the_log() {
+    let dir = temp_dir("malformed");
+    let server = ServerProcess::start(&dir, &[]);
+    server.wait_ready().await;
+    let many_headers: String = (0..200).map(|i| format!("X-{i}: a\r\n")).collect();
+    let kinds = [
+        "NOT HTTP AT ALL\r\n\r\n".to_owned(),
+        "GET / HTTP/1.1\r\nHost: a\r\nno colon here\r\n\r\n".to_owned(),
+        format!("GET / HTTP/1.1\r\nHost: a\r\n{many_headers}\r\n"),
+    ];
+    let floods = 300;
+    for round in 0..floods / 10 {
+        let requests = (0..10).map(|i| {
+            let request = kinds[(round * 10 + i) % kinds.len()].clone();
+            let port = server.port;
+            async move {
+                let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+                stream.write_all(request.as_bytes()).await.unwrap();
+                let (closed, answer) = closed_by_server(&mut stream, Duration::from_secs(10)).await;
+                assert!(closed, "the connection stayed open after a malformed request");
+                assert!(answer.starts_with("HTTP/1.1 400") || answer.starts_with("HTTP/1.1 431"), "{answer}");
+            }
+        });
+        join_all(requests).await;
+    }
+    // Everything logged about the flood is in once a later request's line is.
+    let marker = [("x-request-id", "after-the-flood")];
+    let response = server.api().request(actix_web::http::Method::GET, "/health/live", &marker, None).await;
+    assert_eq!(response.status, 200);
+    server.wait_for_line(&["request completed", "after-the-flood"]).await;
+
+    let output = server.output();
+    let errors: Vec<&str> = output.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "a client's mistake was logged as a server error:\n{}", errors.join("\n"));
+    let about_flood: Vec<&str> = output.lines().filter(|l| l.contains("malformed")).collect();
+    assert!(!about_flood.is_empty(), "malformed requests are not logged at all:\n{output}");
+    assert!(about_flood.len() <= 12, "{} lines for {floods} malformed requests:\n{output}", about_flood.len());
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -17,6 +17,7 @@ use actix_web::dev::AppConfig;
 use tokio::net::TcpStream;
 
 use crate::config::HttpLimits;
+use crate::connection_errors;
 use crate::connection_guard::{Connection, Connections, GuardLimits, GuardedStream};
 
 /// How long a client may take to close its side once the server closes, and
@@ -107,8 +108,9 @@ where
                             // twice over (rust-lang/rust#62958), so it is
                             // kept small; this saves ~1 KiB per connection.
                             let dispatch = Box::pin(http.call((connections.admit(stream), peer)));
-                            // actix-http logs why a connection failed.
-                            let _ = dispatch.await;
+                            if let Err(error) = dispatch.await {
+                                connection_errors::report(&error, peer);
+                            }
                             Ok::<_, ()>(())
                         }
                     }))

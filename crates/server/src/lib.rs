@@ -2,6 +2,7 @@
 //! build the same [`startup::Application`] in-process.
 
 pub mod config;
+mod connection_errors;
 mod connection_guard;
 pub mod healthcheck;
 mod http_server;
