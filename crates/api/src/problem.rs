@@ -142,9 +142,13 @@ impl Problem {
 
     /// An empty response carrying this problem; the request middleware renders it.
     pub fn response(self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status)
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)))
-            .finish();
+        let mut builder = HttpResponse::build(self.status);
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // RFC 9110 §15.5.9: the server has decided to close the connection.
+            builder.force_close();
+        }
+        let mut response =
+            builder.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))).finish();
         if let Some((name, value)) = &self.header
             && let Ok(value) = HeaderValue::from_str(value)
         {

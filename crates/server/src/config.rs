@@ -69,16 +69,19 @@ pub enum MailTransport {
 /// Time-outs and caps for client connections.
 #[derive(Debug, Clone)]
 pub struct HttpLimits {
-    /// `HTTP_HEAD_TIMEOUT_MS`: the request line and headers must arrive within
-    /// this. At least one second: actix-http checks it against a clock it
-    /// refreshes every 500 ms.
+    /// `HTTP_HEAD_TIMEOUT_MS`: every request line and headers must arrive
+    /// within this of their first byte (a connection's first: of its opening),
+    /// or the connection is closed. At least one second: actix-http checks the
+    /// first against a clock it refreshes every 500 ms.
     pub head_timeout: Duration,
-    /// `HTTP_BODY_TIMEOUT_MS`: the body must arrive within this (408 otherwise).
+    /// `HTTP_BODY_TIMEOUT_MS`: the body must arrive within this (408 and the
+    /// connection closed otherwise).
     pub body_timeout: Duration,
     /// `HTTP_KEEP_ALIVE_SECS`: an idle keep-alive connection is closed after this.
     pub keep_alive: Duration,
-    /// `HTTP_MAX_CONNECTIONS`: open connections at most, over all workers; past
-    /// it, new connections wait in the listen backlog.
+    /// `HTTP_MAX_CONNECTIONS`: open connections at most, over all workers. At
+    /// the limit the one that has waited longest for a request is closed to make
+    /// room; only if none is waiting do new connections wait in the backlog.
     pub max_connections: usize,
 }
 

@@ -3,7 +3,10 @@
 
 pub mod cli;
 pub mod config;
+mod connection_errors;
+mod connection_guard;
 pub mod healthcheck;
+mod http_server;
 pub mod key_commands;
 pub mod startup;
 pub mod telemetry;

@@ -4,9 +4,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::HttpServer;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::http::KeepAlive;
 use anyhow::Context as _;
 use api::AppState;
 use domain::{EmailSender, IssuedKey, KeyRing, KeyService, OrderRepository, OrderService};
@@ -15,6 +13,7 @@ use persistence::Database;
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, MailTransport, Settings};
+use crate::http_server::{self, ServeOptions};
 
 /// How often each process reloads the API keys: a key made or revoked on one
 /// process is honoured or refused by every other within this (the promise is 5 s).
@@ -93,15 +92,12 @@ impl Application {
 
         let port = listener.local_addr().context("listener has no address")?.port();
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let limits = &settings.http;
-        let keep_alive = match limits.keep_alive {
-            Duration::ZERO => KeepAlive::Disabled,
-            idle => KeepAlive::Timeout(idle),
-        };
         // Each HTTP worker gets its own share of the pool (see Database::with_own_pool).
         let per_worker = (settings.pool.max_size / u32::try_from(workers).unwrap_or(u32::MAX)).max(1);
         let body_timeout = settings.http.body_timeout;
-        let server = HttpServer::new(move || {
+        let options =
+            ServeOptions { limits: settings.http.clone(), workers, shutdown_timeout: settings.shutdown_timeout };
+        let server = http_server::serve(listener, options, move || {
             let mut repository: Arc<dyn OrderRepository> = Arc::new(database.with_own_pool(per_worker).orders());
             if let Some(handoff) = &handoff {
                 repository = Arc::new(HandingOver::new(repository, handoff.clone()));
@@ -110,18 +106,7 @@ impl Application {
             let keys = KeyService::new(Arc::new(database.with_own_pool(per_worker).api_keys()), ring.clone());
             api::app(AppState { orders, keys, body_timeout })
         })
-        // We handle SIGTERM/SIGINT ourselves, to stop the dispatcher too.
-        .disable_signals()
-        .shutdown_timeout(settings.shutdown_timeout.as_secs())
-        .workers(workers)
-        .client_request_timeout(limits.head_timeout)
-        .client_disconnect_timeout(Duration::from_secs(1))
-        .keep_alive(keep_alive)
-        // actix counts per worker.
-        .max_connections(limits.max_connections.div_ceil(workers))
-        .listen(listener)
-        .context("could not start the HTTP server")?
-        .run();
+        .context("could not start the HTTP server")?;
         tracing::info!(address = %settings.bind_addr, port, "listening");
         Ok(Self {
             port,

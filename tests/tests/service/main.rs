@@ -6,6 +6,7 @@ mod api_reference;
 mod binary;
 mod browser;
 mod conditional;
+mod connections;
 mod containers;
 mod durability;
 mod email;
