@@ -95,6 +95,10 @@ class Server:
                 sys.exit(f"bench: the server was not ready within 60 s; see {self.log.name}")
             time.sleep(0.001)
         self.startup = time.perf_counter() - self.started
+        # A fresh database: the server made its first key and printed it.
+        self.log.flush()
+        printed = re.search(r"initial API key \(shown once\): (\S+)", Path(self.log.name).read_text())
+        self.key = printed.group(1) if printed else None
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -109,8 +113,10 @@ class Server:
         self.log.close()
 
 
-def wrk(url, seconds, script=None):
+def wrk(url, seconds, script=None, key=None):
     args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    if key:
+        args += ["-H", f"Authorization: Bearer {key}"]
     if script:
         args += ["-s", str(BENCH / script)]
     out = run(*args, url).stdout
@@ -181,7 +187,7 @@ def main():
     print(f"bench: service, PostgreSQL, POST /orders for {CREATE_SECONDS} s")
     service_url = fresh_database("orders_bench_service")
     server = Server(service_url)
-    results["pg_create"] = wrk(server.url("/orders"), CREATE_SECONDS, "create.lua")
+    results["pg_create"] = wrk(server.url("/orders"), CREATE_SECONDS, "create.lua", server.key)
     end = time.perf_counter()
     results["pg_create"]["queue_at_end"] = int(psql("SELECT count(*) FROM email_outbox WHERE state = 'pending'", service_url))
     results["email_drain_s"] = drain_seconds(service_url, end)
@@ -191,14 +197,14 @@ def main():
     results["orders_created"] = int(psql("SELECT count(*) FROM orders", service_url))
     psql("ANALYZE", service_url)
     print(f"bench: service, PostgreSQL, GET /orders?limit=50 for {LIST_SECONDS} s")
-    results["pg_list"] = wrk(server.url("/orders?limit=50"), LIST_SECONDS)
+    results["pg_list"] = wrk(server.url("/orders?limit=50"), LIST_SECONDS, key=server.key)
     results["peak_rss_mib"] = server.peak_rss_mib()
     server.stop()
 
     print(f"bench: service, SQLite, POST /orders for {CREATE_SECONDS} s")
     with tempfile.TemporaryDirectory(dir=OUT) as folder:
         server = Server(f"sqlite://{folder}/orders.db")
-        results["sqlite_create"] = wrk(server.url("/orders"), CREATE_SECONDS, "create.lua")
+        results["sqlite_create"] = wrk(server.url("/orders"), CREATE_SECONDS, "create.lua", server.key)
         results["sqlite_peak_rss_mib"] = server.peak_rss_mib()
         server.stop()
 

@@ -1,10 +1,11 @@
 // Opens Swagger UI in headless Chromium, checks every operation is listed,
-// creates an order through "Try it out", and saves a screenshot.
-// Usage: node swagger.mjs <base-url> <screenshot.png>
+// enters an API key through "Authorize", creates an order through
+// "Try it out", and saves a screenshot.
+// Usage: node swagger.mjs <base-url> <screenshot.png> <api-key>
 // Prints one JSON line: {"operations": [...], "status": "201", "body": {...}}.
 import { chromium } from "playwright-core";
 
-const [base, screenshot] = process.argv.slice(2);
+const [base, screenshot, key] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   // This machine's network is closed: no background traffic, no sandbox as root.
@@ -22,6 +23,12 @@ try {
   const operations = await page.$$eval(".opblock", (blocks) =>
     blocks.map((b) => `${b.querySelector(".opblock-summary-method").textContent.trim()} ` +
                       `${b.querySelector(".opblock-summary-path").getAttribute("data-path")}`));
+
+  // As a person would: Authorize, paste the key, Authorize, Close.
+  await page.locator(".scheme-container .btn.authorize").click();
+  await page.locator(".auth-container input").first().fill(key);
+  await page.locator(".auth-btn-wrapper .btn.authorize").click();
+  await page.locator(".auth-btn-wrapper .btn-done").click();
 
   const create = page.locator("#operations-orders-create_order");
   await create.locator(".opblock-summary").click();

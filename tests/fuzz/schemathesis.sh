@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Schema-driven fuzzing: schemathesis generates requests from the running
 # server's own /openapi.json and checks every answer — no 5xx, every status
-# documented for its operation, every body matching its schema. Runs once on
+# documented for its operation, every body matching its schema, and every
+# operation that declares the bearer scheme refusing a request without a
+# key (ignored_auth). Requests carry a key with every scope. Runs once on
 # SQLite and once on a fresh PostgreSQL database.
 #
 #   tests/fuzz/schemathesis.sh            # both backends, FUZZ_EXAMPLES (300) per operation
@@ -29,13 +31,17 @@ fuzz() {
     local backend=$1 database_url=$2
     local port server status=0
     port=$(free_port)
+    # Every scope, so each operation is exercised past its key check.
+    key=$(DATABASE_URL=$database_url target/debug/orders-server keys create --name fuzz \
+        --scope orders:read --scope orders:write --scope admin 2>/dev/null)
     DATABASE_URL=$database_url BIND_ADDR=127.0.0.1:$port RUST_LOG=warn LOG_FORMAT=json \
         target/debug/orders-server > "$OUT/server-$backend.log" 2>&1 &
     server=$!
     echo "fuzz: $backend on port $port, $EXAMPLES examples per operation"
     "$VENV/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
         --wait-for-schema 30 \
-        --checks not_a_server_error,status_code_conformance,response_schema_conformance \
+        --checks not_a_server_error,status_code_conformance,response_schema_conformance,ignored_auth \
+        --header "Authorization: Bearer $key" \
         --max-examples "$EXAMPLES" \
         --no-color \
         --report junit --report-junit-path "$OUT/junit-$backend.xml" \

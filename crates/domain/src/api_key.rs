@@ -68,7 +68,7 @@ impl Scopes {
     pub fn parse(scopes: impl IntoIterator<Item = Scope>) -> Result<Self, ParseError> {
         let set: BTreeSet<Scope> = scopes.into_iter().collect();
         if set.is_empty() {
-            return Err(ParseError::Length { min: 1, max: Scope::ALL.len(), unit: "scopes" });
+            return Err(ParseError::Length { min: 1, max: Scope::ALL.len(), unit: "distinct scopes" });
         }
         Ok(Self(set))
     }
@@ -280,17 +280,63 @@ pub enum AccessError {
 /// costs no database round trip; refreshed from storage every few seconds.
 #[derive(Debug, Default)]
 pub struct KeyRing {
-    active: RwLock<HashMap<ApiKeyId, (KeyHash, Scopes)>>,
+    state: RwLock<RingState>,
     used: Mutex<HashMap<ApiKeyId, Timestamp>>,
 }
 
+#[derive(Debug, Default)]
+struct RingState {
+    active: HashMap<ApiKeyId, (KeyHash, Scopes)>,
+    /// Keys this process made or revoked, numbered: a reload replays those
+    /// its read of storage may have missed, so none is undone by it.
+    changes: Vec<(u64, Change)>,
+    last: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Change {
+    Accept(ApiKeyId, KeyHash, Scopes),
+    Refuse(ApiKeyId),
+}
+
+impl RingState {
+    fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Accept(id, hash, scopes) => {
+                self.active.insert(id.clone(), (hash.clone(), scopes.clone()));
+            }
+            Change::Refuse(id) => {
+                self.active.remove(id);
+            }
+        }
+    }
+
+    fn record(&mut self, change: Change) {
+        self.apply(&change);
+        self.last += 1;
+        self.changes.push((self.last, change));
+    }
+}
+
+/// Where a reload starts: changes after it are replayed over what it read.
+#[derive(Debug, Clone, Copy)]
+pub struct RingMark(u64);
+
 impl KeyRing {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, RingState> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, RingState> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Checks a bearer credential (`None` when there was none) for `needed`.
     pub fn authorize(&self, credential: Option<&str>, needed: Scope) -> Result<Caller, AccessError> {
         let token = credential.and_then(Token::parse).ok_or(AccessError::Unauthenticated)?;
         let scopes = {
-            let active = self.active.read().unwrap_or_else(PoisonError::into_inner);
-            let (hash, scopes) = active.get(token.id()).ok_or(AccessError::Unauthenticated)?;
+            let state = self.read();
+            let (hash, scopes) = state.active.get(token.id()).ok_or(AccessError::Unauthenticated)?;
             if !hash.matches(&token.hash) {
                 return Err(AccessError::Unauthenticated);
             }
@@ -303,26 +349,39 @@ impl KeyRing {
         Ok(Caller { key_id: token.id, scopes })
     }
 
-    /// Replaces the accepted keys with storage's current ones (revoked keys
-    /// are left out).
-    pub fn replace(&self, keys: impl IntoIterator<Item = StoredKey>) {
+    /// Taken before reading storage for [`KeyRing::replace`].
+    pub fn mark(&self) -> RingMark {
+        RingMark(self.read().last)
+    }
+
+    /// Replaces the accepted keys with storage's (revoked keys are left
+    /// out), read after `mark`; this process's own changes since then are
+    /// kept, since the read may have missed them.
+    pub fn replace(&self, keys: impl IntoIterator<Item = StoredKey>, mark: RingMark) {
         let active = keys
             .into_iter()
             .filter(|stored| stored.key.revoked_at.is_none())
             .map(|stored| (stored.key.id, (stored.hash, stored.key.scopes)))
             .collect();
-        *self.active.write().unwrap_or_else(PoisonError::into_inner) = active;
+        let mut state = self.write();
+        state.active = active;
+        // Changes up to the mark were stored before the read began.
+        state.changes.retain(|(number, _)| *number > mark.0);
+        let missed: Vec<Change> = state.changes.iter().map(|(_, change)| change.clone()).collect();
+        for change in &missed {
+            state.apply(change);
+        }
     }
 
-    /// Accepts a key at once (one this process just made).
+    /// Accepts a key at once (one this process just stored).
     pub fn accept(&self, stored: &StoredKey) {
-        let entry = (stored.hash.clone(), stored.key.scopes.clone());
-        self.active.write().unwrap_or_else(PoisonError::into_inner).insert(stored.key.id.clone(), entry);
+        let change = Change::Accept(stored.key.id.clone(), stored.hash.clone(), stored.key.scopes.clone());
+        self.write().record(change);
     }
 
     /// Refuses a key at once (one this process just revoked).
     pub fn refuse(&self, id: &ApiKeyId) {
-        self.active.write().unwrap_or_else(PoisonError::into_inner).remove(id);
+        self.write().record(Change::Refuse(id.clone()));
     }
 
     /// The keys used since the last call, with when each was last used.
@@ -377,7 +436,7 @@ mod tests {
         let ring = KeyRing::default();
         let reader = issued(&[Scope::OrdersRead]);
         let writer = issued(&[Scope::OrdersWrite]);
-        ring.replace([reader.key.clone(), writer.key.clone()]);
+        ring.replace([reader.key.clone(), writer.key.clone()], ring.mark());
         assert!(ring.authorize(Some(&reader.secret), Scope::OrdersRead).is_ok());
         assert_eq!(
             ring.authorize(Some(&reader.secret), Scope::OrdersWrite),
@@ -397,6 +456,24 @@ mod tests {
         let used: Vec<_> = ring.take_used().into_iter().map(|(id, _)| id).collect();
         assert!(used.contains(&reader.key.key.id) && used.contains(&writer.key.key.id));
         assert!(ring.take_used().is_empty());
+    }
+
+    #[test]
+    fn a_reload_keeps_changes_made_while_it_read() {
+        let ring = KeyRing::default();
+        let old = issued(&[Scope::OrdersRead]);
+        ring.replace([old.key.clone()], ring.mark());
+        let mark = ring.mark();
+        // While storage is read, this process makes one key and revokes another.
+        let new = issued(&[Scope::OrdersRead]);
+        ring.accept(&new.key);
+        ring.refuse(&old.key.key.id);
+        ring.replace([old.key.clone()], mark);
+        assert!(ring.authorize(Some(&new.secret), Scope::OrdersRead).is_ok(), "the new key stays");
+        assert!(ring.authorize(Some(&old.secret), Scope::OrdersRead).is_err(), "the revoked key stays out");
+        // The next reload, which read storage after both, owes them nothing.
+        ring.replace([new.key.clone()], ring.mark());
+        assert!(ring.authorize(Some(&new.secret), Scope::OrdersRead).is_ok());
     }
 
     #[test]

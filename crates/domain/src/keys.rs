@@ -83,7 +83,8 @@ impl KeyService {
         if !used.is_empty() {
             self.repository.record_use(&used).await?;
         }
-        self.ring.replace(self.repository.list().await?);
+        let mark = self.ring.mark();
+        self.ring.replace(self.repository.list().await?, mark);
         Ok(())
     }
 }

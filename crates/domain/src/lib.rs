@@ -65,7 +65,7 @@ pub mod status;
 pub mod time;
 
 pub use api_key::{
-    AccessError, ApiKey, ApiKeyId, Caller, IssuedKey, KeyHash, KeyName, KeyRing, NoRandomness, Scope, Scopes,
+    AccessError, ApiKey, ApiKeyId, Caller, IssuedKey, KeyHash, KeyName, KeyRing, NoRandomness, RingMark, Scope, Scopes,
     StoredKey, Token,
 };
 pub use customer::{CustomerEmail, CustomerName};

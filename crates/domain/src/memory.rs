@@ -259,7 +259,7 @@ impl ApiKeyRepository for InMemoryStore {
         let mut state = self.state();
         for (id, at) in used {
             if let Some(stored) = state.api_keys.iter_mut().find(|stored| stored.key.id == *id) {
-                stored.key.last_used_at = Some(*at);
+                stored.key.last_used_at = stored.key.last_used_at.max(Some(*at));
             }
         }
         Ok(())

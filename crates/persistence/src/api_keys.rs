@@ -118,7 +118,9 @@ impl SqlApiKeyRepository {
     async fn set_last_used(&self, used: Vec<(String, Timestamp)>) -> Result<(), DbError> {
         in_transaction!(&self.pool, |conn| {
             for (id, at) in &used {
-                diesel::update(api_keys::table.filter(api_keys::id.eq(id)))
+                // Never backwards: another process may have stored a later use.
+                let earlier = api_keys::last_used_at.is_null().or(api_keys::last_used_at.lt(DbInstant(*at)));
+                diesel::update(api_keys::table.filter(api_keys::id.eq(id)).filter(earlier))
                     .set(api_keys::last_used_at.eq(DbInstant(*at)))
                     .execute(conn)
                     .await?;

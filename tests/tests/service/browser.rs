@@ -28,9 +28,9 @@ async fn swagger_ui_lists_every_operation_and_creates_an_order() {
     );
     let app = spawn_app(Backend::Sqlite).await;
     let screenshot = root.join("target/swagger-ui.png");
-    let address = app.address.clone();
+    let (address, key) = (app.address.clone(), app.key.clone().unwrap());
     let output = tokio::task::spawn_blocking(move || {
-        Command::new("node").arg(script).arg(address).arg(&screenshot).output().expect("node runs")
+        Command::new("node").arg(script).arg(address).arg(&screenshot).arg(key).output().expect("node runs")
     })
     .await
     .unwrap();
@@ -48,12 +48,15 @@ async fn swagger_ui_lists_every_operation_and_creates_an_order() {
     assert_eq!(
         operations,
         [
+            "DELETE /api-keys/{id}",
+            "GET /api-keys",
             "GET /health/live",
             "GET /health/ready",
             "GET /orders",
             "GET /orders/{id}",
             "GET /orders/{id}/status",
             "PATCH /orders/{id}/status",
+            "POST /api-keys",
             "POST /orders",
         ]
     );

@@ -13,6 +13,7 @@ mod email;
 mod errors;
 mod hostile;
 mod idempotency;
+mod keys;
 mod openapi;
 mod orders;
 mod outage;
