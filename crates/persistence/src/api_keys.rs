@@ -1,7 +1,5 @@
 //! `ApiKeyRepository` for both backends.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -10,8 +8,7 @@ use domain::{
     Timestamp,
 };
 
-use crate::error::{DbError, bounded};
-use crate::pool::Pool;
+use crate::database::Database;
 use crate::schema::api_keys;
 use crate::sql_types::DbInstant;
 
@@ -67,24 +64,29 @@ impl KeyRow {
 /// API keys in PostgreSQL or SQLite, through one code path.
 #[derive(Debug, Clone)]
 pub struct SqlApiKeyRepository {
-    pool: Pool,
-    timeout: Duration,
+    db: Database,
 }
 
 impl SqlApiKeyRepository {
-    pub(crate) fn new(pool: Pool, timeout: Duration) -> Self {
-        Self { pool, timeout }
+    pub(crate) fn new(db: Database) -> Self {
+        Self { db }
     }
+}
 
-    async fn insert(&self, row: KeyRow) -> Result<(), DbError> {
-        with_writer!(&self.pool, |conn| {
+#[async_trait]
+impl ApiKeyRepository for SqlApiKeyRepository {
+    async fn create(&self, key: &StoredKey) -> Result<(), RepositoryError> {
+        let row = KeyRow::from_key(key);
+        operation!(self.db, Write, |conn| {
             diesel::insert_into(api_keys::table).values(&row).execute(conn).await?;
             Ok(())
         })
+        .await
     }
 
-    async fn insert_first(&self, row: KeyRow) -> Result<bool, DbError> {
-        in_transaction!(&self.pool, |conn| {
+    async fn create_first(&self, key: &StoredKey) -> Result<bool, RepositoryError> {
+        let row = KeyRow::from_key(key);
+        operation!(self.db, Transaction, |conn| {
             let claimed = diesel::sql_query(CLAIM_FIRST_KEY).execute(conn).await?;
             let any: Option<String> = api_keys::table.select(api_keys::id).first(conn).await.optional()?;
             if claimed == 0 || any.is_some() {
@@ -93,30 +95,37 @@ impl SqlApiKeyRepository {
             diesel::insert_into(api_keys::table).values(&row).execute(conn).await?;
             Ok(true)
         })
+        .await
     }
 
-    async fn all(&self) -> Result<Vec<KeyRow>, DbError> {
-        with_connection!(&self.pool, |conn| {
+    async fn list(&self) -> Result<Vec<StoredKey>, RepositoryError> {
+        let rows: Vec<KeyRow> = operation!(self.db, Read, |conn| {
             Ok(api_keys::table
                 .order((api_keys::created_at, api_keys::id))
                 .select(KeyRow::as_select())
                 .load(conn)
                 .await?)
         })
+        .await?;
+        Ok(rows.into_iter().map(KeyRow::into_key).collect::<Result<_, _>>()?)
     }
 
-    async fn set_revoked(&self, id: String, at: Timestamp) -> Result<Option<KeyRow>, DbError> {
-        in_transaction!(&self.pool, |conn| {
+    async fn revoke(&self, id: &ApiKeyId, at: Timestamp) -> Result<Option<ApiKey>, RepositoryError> {
+        let id = id.to_string();
+        let row: Option<KeyRow> = operation!(self.db, Transaction, |conn| {
             diesel::update(api_keys::table.filter(api_keys::id.eq(&id)).filter(api_keys::revoked_at.is_null()))
                 .set(api_keys::revoked_at.eq(DbInstant(at)))
                 .execute(conn)
                 .await?;
             Ok(api_keys::table.filter(api_keys::id.eq(&id)).select(KeyRow::as_select()).first(conn).await.optional()?)
         })
+        .await?;
+        Ok(row.map(KeyRow::into_key).transpose()?.map(|stored| stored.key))
     }
 
-    async fn set_last_used(&self, used: Vec<(String, Timestamp)>) -> Result<(), DbError> {
-        in_transaction!(&self.pool, |conn| {
+    async fn record_use(&self, used: &[(ApiKeyId, Timestamp)]) -> Result<(), RepositoryError> {
+        let used: Vec<(String, Timestamp)> = used.iter().map(|(id, at)| (id.to_string(), *at)).collect();
+        operation!(self.db, Transaction, |conn| {
             for (id, at) in &used {
                 // Never backwards: another process may have stored a later use.
                 let earlier = api_keys::last_used_at.is_null().or(api_keys::last_used_at.lt(DbInstant(*at)));
@@ -127,36 +136,6 @@ impl SqlApiKeyRepository {
             }
             Ok(())
         })
-    }
-}
-
-#[async_trait]
-impl ApiKeyRepository for SqlApiKeyRepository {
-    async fn create(&self, key: &StoredKey) -> Result<(), RepositoryError> {
-        let (this, row) = (self.clone(), KeyRow::from_key(key));
-        bounded(&self.pool, self.timeout, async move { this.insert(row).await }).await
-    }
-
-    async fn create_first(&self, key: &StoredKey) -> Result<bool, RepositoryError> {
-        let (this, row) = (self.clone(), KeyRow::from_key(key));
-        bounded(&self.pool, self.timeout, async move { this.insert_first(row).await }).await
-    }
-
-    async fn list(&self) -> Result<Vec<StoredKey>, RepositoryError> {
-        let this = self.clone();
-        let rows = bounded(&self.pool, self.timeout, async move { this.all().await }).await?;
-        Ok(rows.into_iter().map(KeyRow::into_key).collect::<Result<_, _>>()?)
-    }
-
-    async fn revoke(&self, id: &ApiKeyId, at: Timestamp) -> Result<Option<ApiKey>, RepositoryError> {
-        let (this, id) = (self.clone(), id.to_string());
-        let row = bounded(&self.pool, self.timeout, async move { this.set_revoked(id, at).await }).await?;
-        Ok(row.map(KeyRow::into_key).transpose()?.map(|stored| stored.key))
-    }
-
-    async fn record_use(&self, used: &[(ApiKeyId, Timestamp)]) -> Result<(), RepositoryError> {
-        let this = self.clone();
-        let used = used.iter().map(|(id, at)| (id.to_string(), *at)).collect();
-        bounded(&self.pool, self.timeout, async move { this.set_last_used(used).await }).await
+        .await
     }
 }

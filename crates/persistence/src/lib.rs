@@ -1,24 +1,31 @@
 //! Storage adapters: the domain's `OrderRepository` and `EmailOutbox` on
 //! PostgreSQL and SQLite, through diesel-async and bb8, with embedded
 //! migrations. One binary serves both; the database URL picks the backend.
+//!
+//! What differs by backend lives in `postgres/` and `sqlite/`; the
+//! repositories (`orders.rs`, `outbox.rs`) are written once, and run every
+//! operation through `operation.rs`.
 
 #[macro_use]
-mod macros;
+mod operation;
 
 mod api_keys;
 mod database;
+mod dialect;
 mod error;
-pub mod migrate;
 mod models;
 mod orders;
 mod outbox;
-pub mod pool;
+mod pool;
+mod postgres;
 mod schema;
 mod sql_types;
-mod store;
+mod sqlite;
+mod url;
 
 pub use api_keys::SqlApiKeyRepository;
-pub use database::{Database, OpenError};
+pub use database::{Database, MigrationError, OpenError};
 pub use orders::SqlOrderRepository;
 pub use outbox::SqlEmailOutbox;
-pub use pool::{DatabaseUrl, PoolOptions, UnsupportedUrl};
+pub use pool::PoolOptions;
+pub use url::{DatabaseUrl, UnsupportedUrl};

@@ -1,12 +1,14 @@
 //! Rows as the tables hold them, and their conversion to and from the domain.
 
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Text};
 use domain::{
-    Answer, CreateOutcome, EmailMessage, EmailQueueing, EmailState, Order, StoredDelivery, StoredLine, StoredOrder,
+    Answer, ClaimedEmail, CreateOutcome, EmailMessage, EmailQueueing, EmailState, Order, StoredDelivery, StoredLine,
+    StoredOrder, Timestamp,
 };
 
 use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
-use crate::sql_types::{DbInstant, DbUuid};
+use crate::sql_types::{DbInstant, DbUuid, Uuid};
 
 #[derive(Debug, Queryable, Selectable, Insertable)]
 #[diesel(table_name = orders)]
@@ -64,6 +66,36 @@ pub(crate) struct KeyRow {
     pub fingerprint: String,
     pub order_id: DbUuid,
     pub response: String,
+}
+
+/// A claimed email, as the claiming statement returns it.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct ClaimRow {
+    #[diesel(sql_type = Uuid)]
+    order_id: DbUuid,
+    #[diesel(sql_type = Text)]
+    recipient: String,
+    #[diesel(sql_type = Text)]
+    subject: String,
+    #[diesel(sql_type = Text)]
+    body: String,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+}
+
+impl ClaimRow {
+    pub fn into_claim(self, lease_ends: Timestamp) -> ClaimedEmail {
+        ClaimedEmail {
+            message: EmailMessage {
+                order_id: self.order_id.into(),
+                recipient: self.recipient,
+                subject: self.subject,
+                body: self.body,
+            },
+            attempt: u32::try_from(self.attempts).unwrap_or(0),
+            lease_ends,
+        }
+    }
 }
 
 impl KeyRow {
@@ -142,7 +174,7 @@ impl ItemRow {
 impl<'a> NewEmailRow<'a> {
     /// Due at once for any dispatcher, or already claimed (first attempt,
     /// leased until `claimed_until`) by the creating process.
-    pub fn queued(email: &'a EmailMessage, created_at: domain::Timestamp, queueing: EmailQueueing) -> Self {
+    pub fn queued(email: &'a EmailMessage, created_at: Timestamp, queueing: EmailQueueing) -> Self {
         let claimed_until = match queueing {
             EmailQueueing::Shared => None,
             EmailQueueing::ClaimedUntil(lease_ends) => Some(lease_ends),

@@ -1,28 +1,25 @@
 //! `OrderRepository` for both backends.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use domain::{
-    CreateOutcome, EmailQueueing, IdempotencyRecord, ListQuery, Order, OrderCreation, OrderId, OrderRepository,
-    OrderStatus, Page, RepositoryError, Timestamp, Version,
+    CreateOutcome, EmailQueueing, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderStatus, Page,
+    RepositoryError, Timestamp, Version,
 };
-use tokio::sync::Notify;
 
-use crate::error::{DbError, bounded};
+use crate::database::Database;
+use crate::dialect::Dialect as _;
+use crate::error::DbError;
 use crate::models::{DeliveryRow, ItemRow, KeyRow, NewEmailRow, OrderRow};
-use crate::pool::Pool;
 use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
-use crate::store::StoreNewOrder as _;
 
-/// One order with its lines and email state, on `$conn` (a connection or a
-/// transaction of either backend): `Result<Option<Order>, DbError>`.
+/// One order with its lines and email state, on `$conn` inside an operation's
+/// body (so it, too, compiles for each backend): `Result<Option<Order>, DbError>`.
 macro_rules! load_order {
     ($conn:ident, $id:expr) => {
         async {
@@ -63,29 +60,82 @@ const PURGE_KEYS: &str = "DELETE FROM idempotency_keys WHERE key IN \
 /// Orders in PostgreSQL or SQLite, through one code path.
 #[derive(Debug, Clone)]
 pub struct SqlOrderRepository {
-    pool: Pool,
-    /// Wakes this process's dispatcher after an email is queued.
-    email_queued: Arc<Notify>,
-    timeout: Duration,
+    db: Database,
 }
 
 impl SqlOrderRepository {
-    pub(crate) fn new(pool: Pool, email_queued: Arc<Notify>, timeout: Duration) -> Self {
-        Self { pool, email_queued, timeout }
+    pub(crate) fn new(db: Database) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl OrderRepository for SqlOrderRepository {
+    async fn create(&self, creation: OrderCreation) -> Result<CreateOutcome, RepositoryError> {
+        let OrderCreation { order, email, idempotency, queueing } = creation;
+        let order_row = OrderRow::from_order(&order);
+        let item_rows = ItemRow::from_order(&order);
+        let created_at = order.created_at();
+        let outcome = operation!(self.db, Transaction, |conn| {
+            let email_row = NewEmailRow::queued(&email, created_at, queueing);
+            // The key first: a concurrent request with the same key waits
+            // here (PostgreSQL's unique index, SQLite's write lock) until this
+            // transaction ends, then finds the key taken.
+            if let Some(record) = &idempotency {
+                let taken: Vec<KeyRow> = diesel::sql_query(TAKE_KEY)
+                    .bind::<Text, _>(record.request.key.as_str())
+                    .bind::<Text, _>(&record.request.fingerprint)
+                    .bind::<Uuid, _>(DbUuid::from(record.answer.order_id))
+                    .bind::<Text, _>(&record.answer.body)
+                    .bind::<Instant, _>(order_row.created_at)
+                    .bind::<Instant, _>(DbInstant(record.expires_at))
+                    .load(conn)
+                    .await?;
+                if taken.is_empty() {
+                    let holder: KeyRow = idempotency_keys::table
+                        .filter(idempotency_keys::key.eq(record.request.key.as_str()))
+                        .select(KeyRow::as_select())
+                        .first(conn)
+                        .await?;
+                    return Ok(holder.into_outcome());
+                }
+            }
+            conn.insert_new_order(&order_row, &item_rows, &email_row).await?;
+            Ok(CreateOutcome::Created)
+        })
+        .await?;
+        if outcome == CreateOutcome::Created && queueing == EmailQueueing::Shared {
+            // This process's dispatcher, at once; on PostgreSQL the NOTIFY sent
+            // in the transaction tells the other processes.
+            self.db.email_queued.notify_one();
+        }
+        Ok(outcome)
     }
 
-    async fn find(&self, id: OrderId) -> Result<Option<Order>, DbError> {
+    async fn purge_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, RepositoryError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        operation!(self.db, Write, |conn| {
+            Ok(diesel::sql_query(PURGE_KEYS)
+                .bind::<Instant, _>(DbInstant(now))
+                .bind::<BigInt, _>(limit)
+                .execute(conn)
+                .await?)
+        })
+        .await
+    }
+
+    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
         let id = DbUuid::from(id);
-        with_connection!(&self.pool, |conn| load_order!(conn, id))
+        operation!(self.db, Read, |conn| load_order!(conn, id)).await
     }
 
-    async fn page(&self, query: &ListQuery) -> Result<Page, DbError> {
+    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
         // One row more than asked for tells whether a next page exists.
         let fetch = i64::try_from(query.limit.get() + 1).unwrap_or(i64::MAX);
         let status = query.status.map(OrderStatus::as_str);
-        let email_key = query.customer_email_key.as_deref();
+        let email_key = query.customer_email_key.clone();
         let after = query.after.map(|c| (DbInstant(c.created_at), DbUuid::from(c.id)));
-        let rows: Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)> = with_connection!(&self.pool, |conn| {
+        let rows: Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)> = operation!(self.db, Read, |conn| {
             let mut select = orders::table
                 .inner_join(email_outbox::table)
                 .select((OrderRow::as_select(), DeliveryRow::as_select()))
@@ -95,7 +145,7 @@ impl SqlOrderRepository {
             if let Some(status) = status {
                 select = select.filter(orders::status.eq(status));
             }
-            if let Some(key) = email_key {
+            if let Some(key) = email_key.as_deref() {
                 select = select.filter(orders::customer_email_key.eq(key));
             }
             if let Some((created_at, id)) = after {
@@ -125,7 +175,8 @@ impl SqlOrderRepository {
                     (order, delivery, lines)
                 })
                 .collect())
-        })?;
+        })
+        .await?;
         let orders = rows
             .into_iter()
             .map(|(order, delivery, items)| order.into_order(items, delivery))
@@ -133,63 +184,17 @@ impl SqlOrderRepository {
         Ok(Page::from_overfetched(orders, query.limit))
     }
 
-    async fn insert(
-        &self,
-        order_row: &OrderRow,
-        item_rows: &[ItemRow],
-        email_row: &NewEmailRow<'_>,
-        key: Option<&IdempotencyRecord>,
-    ) -> Result<CreateOutcome, DbError> {
-        in_transaction!(&self.pool, |conn| {
-            // The key first: a concurrent request with the same key waits
-            // here (PostgreSQL's unique index, SQLite's write lock) until this
-            // transaction ends, then finds the key taken.
-            if let Some(record) = key {
-                let taken: Vec<KeyRow> = diesel::sql_query(TAKE_KEY)
-                    .bind::<Text, _>(record.request.key.as_str())
-                    .bind::<Text, _>(&record.request.fingerprint)
-                    .bind::<Uuid, _>(DbUuid::from(record.answer.order_id))
-                    .bind::<Text, _>(&record.answer.body)
-                    .bind::<Instant, _>(order_row.created_at)
-                    .bind::<Instant, _>(DbInstant(record.expires_at))
-                    .load(conn)
-                    .await?;
-                if taken.is_empty() {
-                    let holder: KeyRow = idempotency_keys::table
-                        .filter(idempotency_keys::key.eq(record.request.key.as_str()))
-                        .select(KeyRow::as_select())
-                        .first(conn)
-                        .await?;
-                    return Ok(holder.into_outcome());
-                }
-            }
-            conn.store_new_order(order_row, item_rows, email_row).await?;
-            Ok(CreateOutcome::Created)
-        })
-    }
-
-    async fn delete_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, DbError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        with_writer!(&self.pool, |conn| {
-            Ok(diesel::sql_query(PURGE_KEYS)
-                .bind::<Instant, _>(DbInstant(now))
-                .bind::<BigInt, _>(limit)
-                .execute(conn)
-                .await?)
-        })
-    }
-
     /// The update and the read of the result in one transaction: the body
     /// of a 200 shows this change, not a later one made meanwhile.
-    async fn compare_and_set_status(
+    async fn update_status(
         &self,
         id: OrderId,
         expected: Version,
         to: OrderStatus,
         at: Timestamp,
-    ) -> Result<Option<Order>, DbError> {
+    ) -> Result<Option<Order>, RepositoryError> {
         let key = DbUuid::from(id);
-        in_transaction!(&self.pool, |conn| {
+        operation!(self.db, Transaction, |conn| {
             let changed =
                 diesel::update(orders::table.filter(orders::id.eq(key)).filter(orders::version.eq(expected.get())))
                     .set((
@@ -204,61 +209,14 @@ impl SqlOrderRepository {
             }
             load_order!(conn, key)
         })
-    }
-
-    async fn select_one(&self) -> Result<(), DbError> {
-        with_connection!(&self.pool, |conn| diesel::sql_query("SELECT 1").execute(conn).await.map_err(DbError::from))?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl OrderRepository for SqlOrderRepository {
-    async fn create(&self, creation: OrderCreation) -> Result<CreateOutcome, RepositoryError> {
-        let this = self.clone();
-        let OrderCreation { order, email, idempotency, queueing } = creation;
-        let order_row = OrderRow::from_order(&order);
-        let item_rows = ItemRow::from_order(&order);
-        let created_at = order.created_at();
-        let outcome = bounded(&self.pool, self.timeout, async move {
-            let email_row = NewEmailRow::queued(&email, created_at, queueing);
-            this.insert(&order_row, &item_rows, &email_row, idempotency.as_ref()).await
-        })
-        .await?;
-        if outcome == CreateOutcome::Created && queueing == EmailQueueing::Shared {
-            self.email_queued.notify_one();
-        }
-        Ok(outcome)
-    }
-
-    async fn purge_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, RepositoryError> {
-        let this = self.clone();
-        bounded(&self.pool, self.timeout, async move { this.delete_expired_keys(now, limit).await }).await
-    }
-
-    async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
-        let this = self.clone();
-        bounded(&self.pool, self.timeout, async move { this.find(id).await }).await
-    }
-
-    async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
-        let (this, query) = (self.clone(), query.clone());
-        bounded(&self.pool, self.timeout, async move { this.page(&query).await }).await
-    }
-
-    async fn update_status(
-        &self,
-        id: OrderId,
-        expected: Version,
-        to: OrderStatus,
-        at: Timestamp,
-    ) -> Result<Option<Order>, RepositoryError> {
-        let this = self.clone();
-        bounded(&self.pool, self.timeout, async move { this.compare_and_set_status(id, expected, to, at).await }).await
+        .await
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        let this = self.clone();
-        bounded(&self.pool, self.timeout, async move { this.select_one().await }).await
+        operation!(self.db, Read, |conn| {
+            diesel::sql_query("SELECT 1").execute(conn).await?;
+            Ok(())
+        })
+        .await
     }
 }

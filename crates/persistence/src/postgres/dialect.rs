@@ -1,0 +1,86 @@
+//! PostgreSQL's own statements.
+
+use diesel::QueryResult;
+use diesel::sql_types::{Array, BigInt, Integer};
+use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
+use futures_util::future::{try_join_all, try_join4};
+
+use super::wake_up::NOTIFY;
+use crate::dialect::Dialect;
+use crate::models::{ClaimRow, ItemRow, NewEmailRow, OrderRow};
+use crate::schema::{email_outbox, order_items, orders};
+use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
+
+/// `SKIP LOCKED` lets several processes claim side by side without ever
+/// taking the same row.
+const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_at = $1 \
+     WHERE order_id IN (SELECT order_id FROM email_outbox WHERE state = 'pending' AND available_at <= $2 \
+     ORDER BY available_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+     RETURNING order_id, recipient, subject, body, attempts";
+
+/// The claims travel as two arrays, so the statement has one shape for any
+/// batch and stays prepared.
+const SENT: &str = "UPDATE email_outbox AS e SET state = 'sent', sent_at = $1, last_error = NULL \
+     FROM unnest($2::uuid[], $3::int4[]) AS sent(order_id, attempts) \
+     WHERE e.order_id = sent.order_id AND e.attempts = sent.attempts AND e.state = 'pending'";
+
+impl Dialect for AsyncPgConnection {
+    /// Every statement is pipelined: sent together, answered together, one
+    /// round trip in all (the foreign keys are checked at commit, so their
+    /// order on the wire does not matter). One single-row insert per line
+    /// rather than one multi-row insert: each is a cached prepared statement,
+    /// where a multi-row insert would be parsed and planned every time. An
+    /// email left for any dispatcher is announced with NOTIFY, delivered at
+    /// commit to every process.
+    async fn insert_new_order(
+        &mut self,
+        order: &OrderRow,
+        items: &[ItemRow],
+        email: &NewEmailRow<'_>,
+    ) -> QueryResult<()> {
+        let shared: &AsyncPgConnection = self;
+        let (mut for_order, mut for_email, mut for_notify) = (shared, shared, shared);
+        let lines = try_join_all(items.iter().map(|item| {
+            let mut conn = shared;
+            async move { diesel::insert_into(order_items::table).values(item).execute(&mut conn).await }
+        }));
+        let announce = async {
+            if email.is_unclaimed() {
+                diesel::sql_query(NOTIFY).execute(&mut for_notify).await.map(drop)
+            } else {
+                Ok(())
+            }
+        };
+        try_join4(
+            diesel::insert_into(orders::table).values(order).execute(&mut for_order),
+            lines,
+            diesel::insert_into(email_outbox::table).values(email).execute(&mut for_email),
+            announce,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn claim_due_emails(
+        &mut self,
+        now: DbInstant,
+        lease_ends: DbInstant,
+        limit: i64,
+    ) -> QueryResult<Vec<ClaimRow>> {
+        diesel::sql_query(CLAIM)
+            .bind::<Instant, _>(lease_ends)
+            .bind::<Instant, _>(now)
+            .bind::<BigInt, _>(limit)
+            .load(self)
+            .await
+    }
+
+    async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<usize> {
+        diesel::sql_query(SENT)
+            .bind::<Instant, _>(at)
+            .bind::<Array<Uuid>, _>(ids)
+            .bind::<Array<Integer>, _>(attempts)
+            .execute(self)
+            .await
+    }
+}

@@ -1,0 +1,165 @@
+//! SQLite: the file and its folder, per-connection pragmas, migrating,
+//! checking that the file can be written, pooling, how an operation runs
+//! (detached, and behind this process's writer lock when it writes), and
+//! "database is locked". Its own statements (the sequential create path,
+//! claims without `SKIP LOCKED`) are in `dialect.rs`.
+//!
+//! The dispatcher is woken in-process only, by the `Notify` that `orders.rs`
+//! signals after a commit: there is no NOTIFY; other processes on the same
+//! file find new emails by their sweep.
+
+mod dialect;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use diesel::connection::SimpleConnection as _;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::{Connection as _, SqliteConnection};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
+use futures_util::FutureExt as _;
+use tokio::sync::Mutex;
+
+use crate::database::{MigrationError, OpenError};
+use crate::error::DbError;
+use crate::operation::{Access, Conn, Operation};
+use crate::pool::{PoolOptions, builder};
+
+/// diesel's sync connection, run on blocking threads.
+pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// Per-connection settings. busy_timeout comes first: the others may need the
+/// write lock, and without it a concurrent start-up fails with "database is locked".
+const PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+/// An open SQLite database. Clones share the pool and the writer lock.
+#[derive(Clone)]
+pub(crate) struct Sqlite {
+    pool: SqlitePool,
+    /// SQLite takes one writer at a time; this process's writers take turns
+    /// on this lock instead of spinning in SQLite's busy handler.
+    writer: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for Sqlite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sqlite").field("pool", &self.pool.state()).finish_non_exhaustive()
+    }
+}
+
+impl Sqlite {
+    /// Creates the file's folder if needed, migrates (which creates the file),
+    /// checks that it can be written, and builds the pool.
+    pub(crate) async fn open(path: &Path, options: &PoolOptions) -> Result<Self, OpenError> {
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder)
+                .map_err(|source| OpenError::CreateFolder { path: folder.display().to_string(), source })?;
+        }
+        migrate(path).await?;
+        probe(path).await?;
+        Ok(Self { pool: pool(path, options), writer: Arc::default() })
+    }
+
+    /// Runs an operation as a task of its own, which is not cancelled when
+    /// the caller stops waiting: a SQLite query runs on a blocking thread that
+    /// shares the connection, and a connection handed back to the pool while
+    /// that thread still holds it makes the pool's check panic. The task
+    /// finishes (busy_timeout bounds it) and returns the connection itself.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        access: Access,
+        operation: impl Operation<T>,
+    ) -> Result<T, DbError> {
+        let this = self.clone();
+        tokio::spawn(async move { this.run_here(access, operation).await }).await?
+    }
+
+    async fn run_here<T: Send>(&self, access: Access, operation: impl Operation<T>) -> Result<T, DbError> {
+        let _writing = match access {
+            Access::Read => None,
+            Access::Write | Access::Transaction => Some(self.writer.lock().await),
+        };
+        let mut pooled = self.pool.get().await?;
+        let conn: &mut SqliteConn = &mut pooled;
+        let result = match access {
+            Access::Read | Access::Write => operation(Conn::Sqlite(conn)).await,
+            Access::Transaction => {
+                conn.immediate_transaction(async move |conn| operation(Conn::Sqlite(conn)).await).await
+            }
+        };
+        result.map_err(|error| match error {
+            DbError::Query(query) if is_busy(&query) => DbError::Busy(query),
+            other => other,
+        })
+    }
+}
+
+/// "database is locked": busy_timeout ran out while another process held the
+/// write lock. Transient.
+fn is_busy(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => info.message().contains("database is locked"),
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => is_busy(commit_error),
+        _ => false,
+    }
+}
+
+/// Applies pending migrations. Under one IMMEDIATE transaction, so processes
+/// starting together on a new file take turns: each reads which migrations
+/// are applied only once it holds the write lock (without it, two found none
+/// applied and the second failed on "table orders already exists").
+async fn migrate(path: &Path) -> Result<(), MigrationError> {
+    let path = path.to_string_lossy().into_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = SqliteConnection::establish(&path)?;
+        conn.batch_execute(PRAGMAS).map_err(MigrationError::failed)?;
+        conn.immediate_transaction::<_, Box<dyn std::error::Error + Send + Sync>, _>(|conn| {
+            conn.run_pending_migrations(MIGRATIONS).map(drop)
+        })
+        .map_err(MigrationError::failed)
+    })
+    .await?
+}
+
+/// Writes in a transaction that is rolled back. SQLite opens a file it may not
+/// write read-only, without an error, and every write then fails; so does a
+/// database whose folder or -wal/-shm files are read-only. `BEGIN IMMEDIATE`
+/// alone does not tell: it succeeds on such a database in WAL mode.
+async fn probe(path: &Path) -> Result<(), OpenError> {
+    let path = path.to_string_lossy().into_owned();
+    let written = tokio::task::spawn_blocking(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let mut conn = SqliteConnection::establish(&path)?;
+        conn.batch_execute(PRAGMAS)?;
+        conn.batch_execute("BEGIN IMMEDIATE; CREATE TABLE write_probe (x); ROLLBACK")?;
+        Ok(())
+    })
+    .await;
+    match written {
+        Ok(result) => result.map_err(OpenError::NotWritable),
+        Err(failed) => Err(OpenError::NotWritable(failed.into())),
+    }
+}
+
+fn pool(path: &Path, options: &PoolOptions) -> SqlitePool {
+    let mut config = ManagerConfig::<SqliteConn>::default();
+    // A local file needs no liveness check.
+    config.recycling_method = RecyclingMethod::Fast;
+    config.custom_setup = Box::new(|url| {
+        let url = url.to_owned();
+        async move {
+            let mut conn = SqliteConn::establish(&url).await?;
+            conn.batch_execute(PRAGMAS).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
+    builder(options).build_unchecked(manager)
+}
