@@ -98,12 +98,14 @@ impl Application {
         let options =
             ServeOptions { limits: settings.http.clone(), workers, shutdown_timeout: settings.shutdown_timeout };
         let server = http_server::serve(listener, options, move || {
-            let mut repository: Arc<dyn OrderRepository> = Arc::new(database.with_own_pool(per_worker).orders());
+            // One pool per worker, shared by its repositories: DATABASE_POOL_SIZE bounds them all.
+            let pool = database.with_own_pool(per_worker);
+            let mut repository: Arc<dyn OrderRepository> = Arc::new(pool.orders());
             if let Some(handoff) = &handoff {
                 repository = Arc::new(HandingOver::new(repository, handoff.clone()));
             }
             let orders = OrderService::new(repository).with_idempotency_ttl(ttl);
-            let keys = KeyService::new(Arc::new(database.with_own_pool(per_worker).api_keys()), ring.clone());
+            let keys = KeyService::new(Arc::new(pool.api_keys()), ring.clone());
             api::app(AppState { orders, keys, body_timeout })
         })
         .context("could not start the HTTP server")?;
