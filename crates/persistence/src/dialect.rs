@@ -4,7 +4,7 @@
 
 use diesel::QueryResult;
 
-use crate::models::{ClaimRow, ItemRow, NewEmailRow, OrderRow};
+use crate::models::{ItemRow, NewEmailRow, OrderRow};
 use crate::sql_types::{DbInstant, DbUuid};
 
 pub(crate) trait Dialect {
@@ -17,14 +17,10 @@ pub(crate) trait Dialect {
         email: &NewEmailRow<'_>,
     ) -> impl Future<Output = QueryResult<()>> + Send;
 
-    /// Claims up to `limit` due emails by pushing their `available_at` to
-    /// `lease_ends` and counting the attempt, in one statement.
-    fn claim_due_emails(
-        &mut self,
-        now: DbInstant,
-        lease_ends: DbInstant,
-        limit: i64,
-    ) -> impl Future<Output = QueryResult<Vec<ClaimRow>>> + Send;
+    /// The statement that claims up to `$3` emails due at `$2` by moving
+    /// their `available_at` to the end of the lease, `$1`, and counting the
+    /// attempt; it returns the claimed rows.
+    fn claim_due_statement(&self) -> &'static str;
 
     /// Marks a batch of claimed emails sent, in one statement. Each is fenced
     /// by its attempt (`ids[i]` was claimed as `attempts[i]`) and must still be

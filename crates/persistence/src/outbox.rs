@@ -4,13 +4,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
+use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use domain::{ClaimedEmail, EmailOutbox, EmailState, RepositoryError, Timestamp};
 
 use crate::database::Database;
 use crate::dialect::Dialect as _;
+use crate::models::ClaimRow;
 use crate::schema::email_outbox;
-use crate::sql_types::{DbInstant, DbUuid};
+use crate::sql_types::{DbInstant, DbUuid, Instant};
 
 /// The outbox table in PostgreSQL or SQLite.
 #[derive(Debug, Clone)]
@@ -39,8 +41,13 @@ impl EmailOutbox for SqlEmailOutbox {
     ) -> Result<Vec<ClaimedEmail>, RepositoryError> {
         let lease_ends = now.plus(lease);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = operation!(self.db, Write, |conn| {
-            Ok(conn.claim_due_emails(DbInstant(now), DbInstant(lease_ends), limit).await?)
+        let rows: Vec<ClaimRow> = operation!(self.db, Write, |conn| {
+            Ok(diesel::sql_query(conn.claim_due_statement())
+                .bind::<Instant, _>(DbInstant(lease_ends))
+                .bind::<Instant, _>(DbInstant(now))
+                .bind::<BigInt, _>(limit)
+                .load(conn)
+                .await?)
         })
         .await?;
         Ok(rows.into_iter().map(|row| row.into_claim(lease_ends)).collect())

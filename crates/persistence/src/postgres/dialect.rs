@@ -1,13 +1,13 @@
 //! PostgreSQL's own statements.
 
 use diesel::QueryResult;
-use diesel::sql_types::{Array, BigInt, Integer};
+use diesel::sql_types::{Array, Integer};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use futures_util::future::{try_join_all, try_join4};
 
 use super::wake_up::NOTIFY;
 use crate::dialect::Dialect;
-use crate::models::{ClaimRow, ItemRow, NewEmailRow, OrderRow};
+use crate::models::{ItemRow, NewEmailRow, OrderRow};
 use crate::schema::{email_outbox, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
@@ -61,18 +61,8 @@ impl Dialect for AsyncPgConnection {
         .map(drop)
     }
 
-    async fn claim_due_emails(
-        &mut self,
-        now: DbInstant,
-        lease_ends: DbInstant,
-        limit: i64,
-    ) -> QueryResult<Vec<ClaimRow>> {
-        diesel::sql_query(CLAIM)
-            .bind::<Instant, _>(lease_ends)
-            .bind::<Instant, _>(now)
-            .bind::<BigInt, _>(limit)
-            .load(self)
-            .await
+    fn claim_due_statement(&self) -> &'static str {
+        CLAIM
     }
 
     async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<usize> {

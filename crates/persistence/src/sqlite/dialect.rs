@@ -1,12 +1,12 @@
 //! SQLite's own statements.
 
 use diesel::QueryResult;
-use diesel::sql_types::{BigInt, Integer};
+use diesel::sql_types::Integer;
 use diesel_async::RunQueryDsl as _;
 
 use super::SqliteConn;
 use crate::dialect::Dialect;
-use crate::models::{ClaimRow, ItemRow, NewEmailRow, OrderRow};
+use crate::models::{ItemRow, NewEmailRow, OrderRow};
 use crate::schema::{email_outbox, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
@@ -39,18 +39,8 @@ impl Dialect for SqliteConn {
         Ok(())
     }
 
-    async fn claim_due_emails(
-        &mut self,
-        now: DbInstant,
-        lease_ends: DbInstant,
-        limit: i64,
-    ) -> QueryResult<Vec<ClaimRow>> {
-        diesel::sql_query(CLAIM)
-            .bind::<Instant, _>(lease_ends)
-            .bind::<Instant, _>(now)
-            .bind::<BigInt, _>(limit)
-            .load(self)
-            .await
+    fn claim_due_statement(&self) -> &'static str {
+        CLAIM
     }
 
     async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<usize> {
