@@ -136,10 +136,10 @@ pub async fn spawn_app_on(db: TestDatabase, vars: &[(&str, &str)]) -> TestApp {
     };
     let app = app.expect("application starts");
     let port = app.port();
-    let made_elsewhere = app.initial_key().is_none();
-    let key = match app.initial_key() {
-        Some(key) => key.to_owned(),
-        None => crate::keys::issue_key(&db.url, &domain::Scope::ALL).await,
+    // The database had keys already: one made here reaches the server at its next reload.
+    let (key, made_elsewhere) = match app.initial_key() {
+        Some(key) => (key.to_owned(), false),
+        None => (crate::keys::issue_key(&db.url, &domain::Scope::ALL).await, true),
     };
     let stop = CancellationToken::new();
     let stopped = stop.clone();

@@ -14,7 +14,7 @@ pub use database::{Backend, TestDatabase, admin_client, admin_url, skip_postgres
 pub use keys::{issue_key, key_for};
 pub use mailer::RecordingSender;
 pub use private_postgres::PrivatePostgres;
-pub use process::{ServerProcess, free_port, server_binary};
+pub use process::{ServerProcess, free_port, server_binary, temp_dir};
 pub use smtp_sink::{ReceivedMail, SinkMode, SmtpSink};
 
 /// Writes each named `async fn name(backend: Backend)` as two tests,

@@ -1,12 +1,6 @@
 //! The `orders-server` binary: zero-config start, start-up failures, signals.
 
-use harness::{ServerProcess, sample_order};
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("orders-{tag}-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use harness::{ServerProcess, sample_order, temp_dir};
 
 #[actix_web::test]
 async fn with_no_configuration_it_serves_sqlite_and_logs_each_email() {

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use harness::{Api, Backend, ServerProcess, eventually, spawn_app_with};
+use harness::{Api, Backend, ServerProcess, eventually, spawn_app_with, temp_dir};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
@@ -157,12 +157,6 @@ async fn a_body_that_never_ends_gets_its_408_and_then_the_connection_is_closed()
     }
     let after = app.get("/orders").await;
     assert_eq!(after.json()["items"], serde_json::json!([]), "nothing was stored");
-}
-
-fn temp_dir(tag: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("orders-{tag}-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[actix_web::test]

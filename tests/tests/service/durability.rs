@@ -2,11 +2,9 @@
 //! on one PostgreSQL, a commit in one process waking another, and a graceful
 //! shutdown that finishes the send in flight.
 
-use std::path::PathBuf;
-
 use harness::{
     Api, Backend, ServerProcess, SinkMode, SmtpSink, TestDatabase, eventually, on_both_backends, sample_order,
-    skip_postgres,
+    skip_postgres, temp_dir,
 };
 use serde_json::{Value, json};
 
@@ -14,12 +12,6 @@ on_both_backends!(
     a_crash_mid_send_loses_nothing_and_sends_nothing_twice,
     a_graceful_shutdown_finishes_the_send_in_flight
 );
-
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("orders-proc-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn server(dir: &std::path::Path, db: &TestDatabase, sink: &SmtpSink, extra: &[(&str, &str)]) -> ServerProcess {
     let url = sink.url();
@@ -54,7 +46,7 @@ const CRASH_ORDERS: usize = 40;
 
 async fn a_crash_mid_send_loses_nothing_and_sends_nothing_twice(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    let dir = temp_dir();
+    let dir = temp_dir("proc");
     let sink = SmtpSink::start().await;
     sink.set_mode(SinkMode::Stall);
     // A short lease, so the restarted server takes over the dead one's claims quickly.
@@ -93,7 +85,7 @@ async fn a_crash_mid_send_loses_nothing_and_sends_nothing_twice(backend: Backend
 
 async fn a_graceful_shutdown_finishes_the_send_in_flight(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    let dir = temp_dir();
+    let dir = temp_dir("proc");
     let sink = SmtpSink::start().await;
     // The server takes a while to acknowledge: the send is in flight when SIGTERM comes.
     sink.set_delay(std::time::Duration::from_millis(1500));
@@ -117,7 +109,7 @@ async fn several_servers_on_one_postgres_send_each_email_exactly_once() {
         return;
     }
     let db = TestDatabase::create(Backend::Postgres).await;
-    let dir = temp_dir();
+    let dir = temp_dir("proc");
     let sink = SmtpSink::start().await;
     let servers: Vec<ServerProcess> = (0..3).map(|_| server(&dir, &db, &sink, &[])).collect();
     for server in &servers {
@@ -153,7 +145,7 @@ async fn a_commit_in_one_process_wakes_the_dispatcher_of_another() {
         return;
     }
     let db = TestDatabase::create(Backend::Postgres).await;
-    let dir = temp_dir();
+    let dir = temp_dir("proc");
     let sink = SmtpSink::start().await;
     let api_only = server(&dir, &db, &sink, &[("MAIL_DISPATCHER", "off")]);
     let sender = server(&dir, &db, &sink, &[("MAIL_SWEEP_INTERVAL_MS", "3600000")]);

@@ -7,7 +7,7 @@ use std::process::Command;
 use actix_web::http::Method;
 use harness::{
     Api, Backend, ServerProcess, TestApp, TestDatabase, eventually, on_both_backends, sample_order, server_binary,
-    spawn_app, spawn_app_on,
+    spawn_app, spawn_app_on, temp_dir,
 };
 use serde_json::{Value, json};
 
@@ -194,7 +194,7 @@ const INITIAL: &str = "initial API key (shown once): ";
 /// prints the first key, and every one of them accepts it.
 async fn processes_starting_together_make_one_first_key(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    let dir = tempdir();
+    let dir = temp_dir("keys");
     let servers: Vec<ServerProcess> =
         (0..3).map(|_| ServerProcess::start(&dir, &[("DATABASE_URL", &db.url), ("LOG_FORMAT", "json")])).collect();
     for server in &servers {
@@ -218,12 +218,6 @@ async fn processes_starting_together_make_one_first_key(backend: Backend) {
     }
     let logged = servers.iter().any(|s| s.output().contains(&format!("\"key_id\":\"{}\"", &key[4..20])));
     assert!(logged, "the access log names the key id");
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("orders-keys-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn keys_command(database_url: &str, args: &[&str]) -> std::process::Output {
