@@ -9,11 +9,12 @@ use std::marker::PhantomData;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
-use domain::{Caller, Scope};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
+use domain::{Caller, Cause, Scope};
 
 use crate::AppState;
 use crate::problem::ApiError;
+use crate::request_id::RequestId;
 
 /// The scope an operation needs, as a type.
 pub trait Needs {
@@ -40,16 +41,33 @@ impl Needs for Admin {
     const SCOPE: Scope = Scope::Admin;
 }
 
-/// Proof that the caller's key grants `N`'s scope.
+/// Proof that the caller's key grants `N`'s scope, and the request as the
+/// cause of what it changes.
 #[derive(Debug)]
-pub struct Authorized<N>(PhantomData<N>);
+pub struct Authorized<N> {
+    cause: Cause,
+    needs: PhantomData<N>,
+}
+
+impl<N> Authorized<N> {
+    /// The key and request id, for the events the request causes.
+    pub fn cause(&self) -> Cause {
+        self.cause.clone()
+    }
+}
 
 impl<N: Needs> FromRequest for Authorized<N> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authorize(req, N::SCOPE).map(|_| Authorized(PhantomData)))
+        ready(authorize(req, N::SCOPE).map(|caller| Authorized {
+            cause: Cause {
+                api_key: Some(caller.key_id),
+                request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+            },
+            needs: PhantomData,
+        }))
     }
 }
 

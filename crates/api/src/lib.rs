@@ -6,6 +6,7 @@
 mod access_log;
 mod auth;
 mod dto;
+mod event_format;
 mod extract;
 mod idempotency;
 mod middleware;
@@ -16,6 +17,7 @@ mod request_id;
 mod routes;
 mod validation;
 
+pub use event_format::EventJson;
 pub use routes::SERVED;
 
 use actix_web::body::MessageBody;

@@ -5,6 +5,7 @@
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
+use actix_web::HttpMessage as _;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -16,7 +17,7 @@ use tracing::Instrument as _;
 use crate::access_log;
 use crate::problem::Problem;
 use crate::problem_response::{self, RenderedProblem};
-use crate::request_id::{REQUEST_ID, request_id_of};
+use crate::request_id::{REQUEST_ID, RequestId, request_id_of};
 
 /// Wraps the whole app (routes, default service, extractors).
 pub async fn around_every_request(
@@ -24,6 +25,7 @@ pub async fn around_every_request(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let request_id = request_id_of(&req);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let path = req.path().to_owned();
     let span = access_log::request_span(&request_id, req.method(), &path);
     let started = Instant::now();

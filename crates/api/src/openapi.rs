@@ -13,6 +13,7 @@ use crate::dto::{
     ChangeStatusRequest, CreateOrderRequest, EmailBody, EmailStateName, OrderBody, OrderItemBody, OrderItemRequest,
     OrderListBody, StatusBody, StatusName,
 };
+use crate::event_format::{EventBody, EventData, EventListBody, EventRequest, EventTypeName};
 use crate::problem::ProblemBody;
 use crate::routes::{api_keys, health, orders};
 use crate::validation::FieldError;
@@ -43,6 +44,7 @@ use crate::validation::FieldError;
         orders::get_order,
         orders::get_status,
         orders::change_status,
+        orders::list_events,
         health::live,
         health::ready,
     ),
@@ -57,6 +59,11 @@ use crate::validation::FieldError;
         OrderListBody,
         StatusName,
         EmailStateName,
+        EventBody,
+        EventData,
+        EventRequest,
+        EventTypeName,
+        EventListBody,
         ProblemBody,
         FieldError,
         health::Live,
@@ -107,6 +114,7 @@ const PROBLEMS_BY_OPERATION: &[(&str, &[u16])] = &[
     ("list_orders", &[400, 500, 503]),
     ("get_order", &[404, 500, 503]),
     ("get_order_status", &[404, 500, 503]),
+    ("list_order_events", &[404, 500, 503]),
     ("change_order_status", &[400, 404, 408, 409, 412, 413, 415, 422, 500, 503]),
     ("create_api_key", &[400, 408, 413, 415, 422, 500, 503]),
     ("list_api_keys", &[500, 503]),
@@ -122,6 +130,7 @@ const SCOPES: &[(&str, Scope)] = &[
     ("list_orders", Scope::OrdersRead),
     ("get_order", Scope::OrdersRead),
     ("get_order_status", Scope::OrdersRead),
+    ("list_order_events", Scope::OrdersRead),
     ("change_order_status", Scope::OrdersWrite),
     ("create_api_key", Scope::Admin),
     ("list_api_keys", Scope::Admin),

@@ -7,6 +7,10 @@ use actix_web::http::header::HeaderName;
 /// `X-Request-Id`.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The request's id, for handlers (events record it).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
 /// The client's id when it is well formed, else a new one (UUID v7).
 pub fn request_id_of(req: &ServiceRequest) -> String {
     req.headers()

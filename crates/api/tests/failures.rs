@@ -13,8 +13,8 @@ use api::AppState;
 use async_trait::async_trait;
 use domain::memory::InMemoryStore;
 use domain::{
-    CreateOutcome, KeyRing, KeyService, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderService,
-    OrderStatus, Page, RepositoryError, Timestamp, Version,
+    CreateOutcome, KeyRing, KeyService, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderService, Page,
+    RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -61,13 +61,10 @@ impl OrderRepository for FaultyRepository {
     async fn list(&self, _: &ListQuery) -> Result<Page, RepositoryError> {
         self.fail()
     }
-    async fn update_status(
-        &self,
-        _: OrderId,
-        _: Version,
-        _: OrderStatus,
-        _: Timestamp,
-    ) -> Result<Option<Order>, RepositoryError> {
+    async fn update_status(&self, _: &StatusUpdate) -> Result<Option<Order>, RepositoryError> {
+        self.fail()
+    }
+    async fn events(&self, _: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
         self.fail()
     }
     async fn ping(&self) -> Result<(), RepositoryError> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use domain::memory::InMemoryStore;
 use domain::{
-    BoxError, Currency, CustomerEmail, CustomerName, EmailOutbox as _, ListQuery, NewOrder, NewOrderLine, Order,
+    BoxError, Cause, Currency, CustomerEmail, CustomerName, EmailOutbox as _, ListQuery, NewOrder, NewOrderLine, Order,
     OrderLines, OrderService, OrderStatus, PageSize, Placed, Quantity, Sku, Timestamp, UnitPrice,
 };
 
@@ -42,7 +42,7 @@ fn main() -> Result<(), BoxError> {
             ("Alan Turing", "alan@example.com", "PEN-7", 3, 199),
         ] {
             if let Placed::Created(answer) =
-                orders.place(new_order(name, email, sku, quantity, cents)?, None, summary).await?
+                orders.place(new_order(name, email, sku, quantity, cents)?, None, Cause::default(), summary).await?
             {
                 println!("placed:  {}", answer.body);
             }
@@ -55,10 +55,10 @@ fn main() -> Result<(), BoxError> {
 
         let id = page.items[0].id();
         for to in [OrderStatus::Processing, OrderStatus::Shipped, OrderStatus::Delivered] {
-            let order = orders.change_status(id, to, None).await?;
+            let order = orders.change_status(id, to, None, Cause::default()).await?;
             println!("moved:   {id} to {} (version {})", order.status(), order.version());
         }
-        if let Err(refused) = orders.change_status(id, OrderStatus::Cancelled, None).await {
+        if let Err(refused) = orders.change_status(id, OrderStatus::Cancelled, None, Cause::default()).await {
             println!("refused: {refused}");
         }
 
@@ -70,6 +70,11 @@ fn main() -> Result<(), BoxError> {
         store.record_sent(&claimed, Timestamp::now()).await?;
         let order = orders.get(id).await?;
         println!("email of {id}: {}", order.confirmation_email().state);
+
+        // Every change was recorded as an event, in the same step as the change.
+        for event in orders.events(id).await? {
+            println!("event:   {} {}", event.occurred_at, event.payload);
+        }
         Ok(())
     })
 }

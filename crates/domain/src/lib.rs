@@ -50,6 +50,7 @@
 pub mod api_key;
 pub mod customer;
 pub mod email;
+pub mod event;
 pub mod idempotency;
 pub mod item;
 pub mod keys;
@@ -70,6 +71,7 @@ pub use api_key::{
 };
 pub use customer::{CustomerEmail, CustomerName};
 pub use email::{EmailDelivery, EmailMessage, EmailState};
+pub use event::{Cause, Change, EventFormat, EventId, EventType, OrderEvent, RecordedEvent};
 pub use idempotency::{Answer, CreateOutcome, IdempotencyKey, IdempotencyRecord, IdempotentRequest};
 pub use item::{NewOrderLine, OrderLine, OrderLines, Quantity, Sku};
 pub use keys::{KeyError, KeyService};
@@ -81,7 +83,7 @@ pub use order::{
 pub use parse::ParseError;
 pub use ports::{
     ApiKeyRepository, BoxError, ClaimedEmail, EmailOutbox, EmailQueueing, EmailSender, OrderCreation, OrderRepository,
-    RepositoryError, SendError,
+    RepositoryError, SendError, StatusUpdate,
 };
 pub use service::{OrderError, OrderService, Placed, Precondition};
 pub use status::{OrderStatus, TransitionError, UnknownStatus};

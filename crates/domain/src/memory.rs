@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -16,13 +16,14 @@ use futures_util::task::AtomicWaker;
 
 use crate::api_key::{ApiKey, ApiKeyId, StoredKey};
 use crate::email::{EmailMessage, EmailState};
+use crate::event::{Cause, Change, EventFormat, EventId, OrderEvent, RecordedEvent};
 use crate::idempotency::{CreateOutcome, IdempotencyRecord};
 use crate::listing::{ListQuery, Page};
-use crate::order::{Order, OrderId, Version};
+use crate::order::{Order, OrderId};
 use crate::ports::{
     ApiKeyRepository, ClaimedEmail, EmailOutbox, EmailQueueing, OrderCreation, OrderRepository, RepositoryError,
+    StatusUpdate,
 };
-use crate::status::OrderStatus;
 use crate::time::Timestamp;
 
 /// Orders, idempotency keys and the email outbox in memory.
@@ -36,12 +37,34 @@ use crate::time::Timestamp;
 /// let orders = OrderService::new(store.clone());
 /// # let _ = orders;
 /// ```
-#[derive(Debug, Default)]
 pub struct InMemoryStore {
     state: Mutex<State>,
     /// Set when an email is queued for any dispatcher, taken by `wait_for_new`.
     email_queued: AtomicBool,
     dispatcher: AtomicWaker,
+    format: Arc<dyn EventFormat>,
+}
+
+impl Default for InMemoryStore {
+    fn default() -> Self {
+        Self::with_format(Arc::new(TypeAndOrder))
+    }
+}
+
+impl std::fmt::Debug for InMemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryStore").field("state", &self.state).finish_non_exhaustive()
+    }
+}
+
+/// The format of a store made with `default()`: `<type> <order id>`.
+#[derive(Debug)]
+struct TypeAndOrder;
+
+impl EventFormat for TypeAndOrder {
+    fn render(&self, event: &OrderEvent<'_>) -> String {
+        format!("{} {}", event.event_type(), event.order.id())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -50,6 +73,7 @@ struct State {
     keys: HashMap<String, IdempotencyRecord>,
     outbox: HashMap<OrderId, Queued>,
     api_keys: Vec<StoredKey>,
+    events: Vec<RecordedEvent>,
 }
 
 #[derive(Debug)]
@@ -61,6 +85,25 @@ struct Queued {
 }
 
 impl InMemoryStore {
+    /// A store that writes events down with `format`.
+    pub fn with_format(format: Arc<dyn EventFormat>) -> Self {
+        Self { state: Mutex::default(), email_queued: AtomicBool::default(), dispatcher: AtomicWaker::new(), format }
+    }
+
+    /// Records an event about `id` as the order now is.
+    fn record(&self, state: &mut State, id: OrderId, change: &Change, cause: &Cause, at: Timestamp) {
+        let Some(order) = state.orders.get(&id) else { return };
+        let event = OrderEvent { id: EventId::generate(), change, occurred_at: at, order, cause };
+        let recorded = RecordedEvent {
+            id: event.id,
+            event_type: event.event_type(),
+            order_id: id,
+            occurred_at: at,
+            payload: self.format.render(&event),
+        };
+        state.events.push(recorded);
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // Every change below is made whole before the guard drops, so a
         // panic elsewhere leaves nothing half-written behind.
@@ -71,7 +114,7 @@ impl InMemoryStore {
 #[async_trait]
 impl OrderRepository for InMemoryStore {
     async fn create(&self, creation: OrderCreation) -> Result<CreateOutcome, RepositoryError> {
-        let OrderCreation { mut order, email, idempotency, queueing } = creation;
+        let OrderCreation { mut order, email, idempotency, queueing, cause } = creation;
         let mut state = self.state();
         if let Some(record) = idempotency {
             let key = record.request.key.as_str();
@@ -90,8 +133,10 @@ impl OrderRepository for InMemoryStore {
                 lease_ends
             }
         };
-        state.outbox.insert(order.id(), Queued { message: email, available_at });
-        state.orders.insert(order.id(), order);
+        let (id, at) = (order.id(), order.created_at());
+        state.outbox.insert(id, Queued { message: email, available_at });
+        state.orders.insert(id, order);
+        self.record(&mut state, id, &Change::Created, &cause, at);
         drop(state);
         if queueing == EmailQueueing::Shared {
             self.email_queued.store(true, Ordering::Release);
@@ -128,17 +173,24 @@ impl OrderRepository for InMemoryStore {
         Ok(Page::from_overfetched(rows, query.limit))
     }
 
-    async fn update_status(
-        &self,
-        id: OrderId,
-        expected: Version,
-        to: OrderStatus,
-        at: Timestamp,
-    ) -> Result<Option<Order>, RepositoryError> {
+    async fn update_status(&self, update: &StatusUpdate) -> Result<Option<Order>, RepositoryError> {
         let mut state = self.state();
-        let Some(order) = state.orders.get_mut(&id).filter(|o| o.version() == expected) else { return Ok(None) };
-        order.set_status(to, at);
-        Ok(Some(order.clone()))
+        let Some(order) = state.orders.get_mut(&update.id).filter(|o| o.version() == update.expected) else {
+            return Ok(None);
+        };
+        order.set_status(update.to, update.at);
+        let updated = order.clone();
+        let change = Change::StatusChanged { from: update.from, to: update.to };
+        self.record(&mut state, update.id, &change, &update.cause, update.at);
+        Ok(Some(updated))
+    }
+
+    async fn events(&self, id: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
+        let state = self.state();
+        if !state.orders.contains_key(&id) {
+            return Ok(None);
+        }
+        Ok(Some(state.events.iter().filter(|e| e.order_id == id).cloned().collect()))
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
@@ -182,6 +234,7 @@ impl EmailOutbox for InMemoryStore {
                     let delivery = order.delivery_mut();
                     (delivery.state, delivery.sent_at, delivery.last_error) = (EmailState::Sent, Some(at), None);
                 }
+                self.record(&mut state, email.message.order_id, &Change::EmailSent, &Cause::default(), at);
                 current += 1;
             }
         }
@@ -215,6 +268,10 @@ impl EmailOutbox for InMemoryStore {
             if retry_at.is_none() {
                 delivery.state = EmailState::Failed;
             }
+        }
+        if retry_at.is_none() {
+            let change = Change::EmailFailed { error: error.to_owned() };
+            self.record(&mut state, id, &change, &Cause::default(), Timestamp::now());
         }
         Ok(true)
     }
@@ -301,7 +358,11 @@ mod tests {
         let order = Order::place(new, OrderId::generate(), Timestamp::now());
         let email = EmailMessage::confirmation(&order);
         let id = order.id();
-        block_on(OrderRepository::create(store, OrderCreation { order, email, idempotency: None, queueing })).unwrap();
+        block_on(OrderRepository::create(
+            store,
+            OrderCreation { order, email, idempotency: None, queueing, cause: Cause::default() },
+        ))
+        .unwrap();
         id
     }
 

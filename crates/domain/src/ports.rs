@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::api_key::{ApiKey, ApiKeyId, StoredKey};
 use crate::email::EmailMessage;
+use crate::event::{Cause, RecordedEvent};
 use crate::idempotency::{CreateOutcome, IdempotencyRecord};
 use crate::listing::{ListQuery, Page};
 use crate::order::{CorruptRecord, Order, OrderId, Version};
@@ -49,13 +50,28 @@ pub struct OrderCreation {
     pub idempotency: Option<IdempotencyRecord>,
     /// How the email joins the outbox.
     pub queueing: EmailQueueing,
+    /// The request that placed it, for the `order.created` event.
+    pub cause: Cause,
+}
+
+/// A status change as a compare-and-set: applied only if the order is still
+/// at `expected`, whose status the caller read as `from`.
+#[derive(Debug, Clone)]
+pub struct StatusUpdate {
+    pub id: OrderId,
+    pub expected: Version,
+    pub from: OrderStatus,
+    pub to: OrderStatus,
+    /// The new `updated_at`.
+    pub at: Timestamp,
+    pub cause: Cause,
 }
 
 /// Storage of orders.
 #[async_trait]
 pub trait OrderRepository: Send + Sync + 'static {
-    /// Stores a new order and queues its confirmation email in ONE transaction:
-    /// both are stored or neither is.
+    /// Stores a new order, queues its confirmation email and records its
+    /// `order.created` event in ONE transaction: all are stored or none is.
     ///
     /// With an idempotency record, the key is taken in the same transaction,
     /// first: if a live record already holds the key, nothing is stored and
@@ -75,14 +91,12 @@ pub trait OrderRepository: Send + Sync + 'static {
 
     /// Sets the status if, and only if, the order is still at `expected`
     /// (compare-and-set); the version moves on and `updated_at` becomes `at`.
+    /// The `order.status_changed` event is recorded in the same transaction.
     /// `None` if the order is gone or its version moved meanwhile.
-    async fn update_status(
-        &self,
-        id: OrderId,
-        expected: Version,
-        to: OrderStatus,
-        at: Timestamp,
-    ) -> Result<Option<Order>, RepositoryError>;
+    async fn update_status(&self, update: &StatusUpdate) -> Result<Option<Order>, RepositoryError>;
+
+    /// An order's events, oldest first; `None` if there is no such order.
+    async fn events(&self, id: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError>;
 
     /// Answers when the database does (readiness).
     async fn ping(&self) -> Result<(), RepositoryError>;
@@ -135,12 +149,14 @@ pub trait EmailOutbox: Send + Sync + 'static {
         lease: Duration,
     ) -> Result<Vec<ClaimedEmail>, RepositoryError>;
 
-    /// Records, in one go, that these claimed attempts sent their emails.
-    /// Returns how many claims were still current; a lost claim (its lease ran
-    /// out and another attempt took over) changes nothing.
+    /// Records, in one go, that these claimed attempts sent their emails, with
+    /// an `order.confirmation_email.sent` event for each. Returns how many
+    /// claims were still current; a lost claim (its lease ran out and another
+    /// attempt took over) changes nothing.
     async fn record_sent(&self, emails: &[ClaimedEmail], at: Timestamp) -> Result<usize, RepositoryError>;
 
-    /// Records a failed attempt: due again at `retry_at`, or failed for good if `None`.
+    /// Records a failed attempt: due again at `retry_at`, or failed for good
+    /// if `None` (with an `order.confirmation_email.failed` event).
     /// `false` if the claim was lost.
     async fn record_failure(
         &self,

@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::email::EmailMessage;
+use crate::event::{Cause, RecordedEvent};
 use crate::idempotency::{Answer, CreateOutcome, IdempotencyRecord, IdempotentRequest};
 use crate::listing::{ListQuery, Page};
 use crate::order::{NewOrder, Order, OrderId, Version};
-use crate::ports::{BoxError, EmailQueueing, OrderCreation, OrderRepository, RepositoryError};
+use crate::ports::{BoxError, EmailQueueing, OrderCreation, OrderRepository, RepositoryError, StatusUpdate};
 use crate::status::{OrderStatus, TransitionError};
 use crate::time::Timestamp;
 
@@ -92,6 +93,7 @@ impl OrderService {
         &self,
         new: NewOrder,
         idempotency: Option<IdempotentRequest>,
+        cause: Cause,
         answer: impl FnOnce(&Order) -> Result<String, BoxError>,
     ) -> Result<Placed, OrderError> {
         let now = Timestamp::now();
@@ -104,7 +106,7 @@ impl OrderService {
         });
         let asked = record.as_ref().map(|r| r.request.fingerprint.clone());
         let email = EmailMessage::confirmation(&order);
-        let creation = OrderCreation { order, email, idempotency: record, queueing: EmailQueueing::Shared };
+        let creation = OrderCreation { order, email, idempotency: record, queueing: EmailQueueing::Shared, cause };
         match self.repository.create(creation).await? {
             CreateOutcome::Created => Ok(Placed::Created(answer)),
             CreateOutcome::KeyTaken { fingerprint, answer: first } => {
@@ -150,6 +152,7 @@ impl OrderService {
         id: OrderId,
         to: OrderStatus,
         precondition: Option<Precondition>,
+        cause: Cause,
     ) -> Result<Order, OrderError> {
         loop {
             let current = self.get(id).await?;
@@ -159,7 +162,15 @@ impl OrderService {
                 return Err(OrderError::PreconditionFailed { current: current.version() });
             }
             current.status().transition_to(to)?;
-            match self.repository.update_status(id, current.version(), to, Timestamp::now()).await? {
+            let update = StatusUpdate {
+                id,
+                expected: current.version(),
+                from: current.status(),
+                to,
+                at: Timestamp::now(),
+                cause: cause.clone(),
+            };
+            match self.repository.update_status(&update).await? {
                 Some(updated) => return Ok(updated),
                 // A conditional change (`*` included) was for the version it
                 // saw; of concurrent ones exactly one wins.
@@ -171,6 +182,11 @@ impl OrderService {
                 None => {}
             }
         }
+    }
+
+    /// An order's events, oldest first.
+    pub async fn events(&self, id: OrderId) -> Result<Vec<RecordedEvent>, OrderError> {
+        self.repository.events(id).await?.ok_or(OrderError::NotFound(id))
     }
 
     /// Whether storage answers.
@@ -215,18 +231,15 @@ mod tests {
         async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
             self.store.list(query).await
         }
-        async fn update_status(
-            &self,
-            id: OrderId,
-            expected: Version,
-            to: OrderStatus,
-            at: Timestamp,
-        ) -> Result<Option<Order>, RepositoryError> {
+        async fn update_status(&self, update: &StatusUpdate) -> Result<Option<Order>, RepositoryError> {
             let sneaky = self.interfere.lock().unwrap().take();
             if let Some(sneaky) = sneaky {
-                self.store.update_status(id, expected, sneaky, at).await?;
+                self.store.update_status(&StatusUpdate { to: sneaky, ..update.clone() }).await?;
             }
-            self.store.update_status(id, expected, to, at).await
+            self.store.update_status(update).await
+        }
+        async fn events(&self, id: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
+            self.store.events(id).await
         }
         async fn ping(&self) -> Result<(), RepositoryError> {
             Ok(())
@@ -255,7 +268,8 @@ mod tests {
     fn service() -> (OrderService, Arc<Racing>, OrderId) {
         let repo = Arc::new(Racing::default());
         let service = OrderService::new(repo.clone());
-        let Placed::Created(first) = block_on(service.place(new_order(), None, answer)).unwrap() else {
+        let Placed::Created(first) = block_on(service.place(new_order(), None, Cause::default(), answer)).unwrap()
+        else {
             panic!("not created")
         };
         (service, repo, first.order_id)
@@ -272,8 +286,8 @@ mod tests {
     #[test]
     fn a_retry_with_the_same_key_and_request_replays_the_first_answer() {
         let (service, _, _) = service();
-        let first = block_on(service.place(new_order(), keyed("k1", "f1"), answer)).unwrap();
-        let again = block_on(service.place(new_order(), keyed("k1", "f1"), answer)).unwrap();
+        let first = block_on(service.place(new_order(), keyed("k1", "f1"), Cause::default(), answer)).unwrap();
+        let again = block_on(service.place(new_order(), keyed("k1", "f1"), Cause::default(), answer)).unwrap();
         let (Placed::Created(first), Placed::Replayed(again)) = (first, again) else {
             panic!("created, then replayed")
         };
@@ -284,8 +298,8 @@ mod tests {
     #[test]
     fn the_same_key_for_another_request_is_refused() {
         let (service, _, _) = service();
-        block_on(service.place(new_order(), keyed("k1", "f1"), answer)).unwrap();
-        let err = block_on(service.place(new_order(), keyed("k1", "f2"), answer)).unwrap_err();
+        block_on(service.place(new_order(), keyed("k1", "f1"), Cause::default(), answer)).unwrap();
+        let err = block_on(service.place(new_order(), keyed("k1", "f2"), Cause::default(), answer)).unwrap_err();
         assert!(matches!(err, OrderError::IdempotencyKeyReused));
     }
 
@@ -293,10 +307,10 @@ mod tests {
     fn an_answer_that_cannot_be_made_stores_nothing() {
         let (service, _, _) = service();
         let failing = |_: &Order| Err::<String, BoxError>("no JSON today".into());
-        let err = block_on(service.place(new_order(), keyed("k1", "f1"), failing)).unwrap_err();
+        let err = block_on(service.place(new_order(), keyed("k1", "f1"), Cause::default(), failing)).unwrap_err();
         assert!(matches!(err, OrderError::Answer(_)));
         assert_eq!(count(&service), 1, "only the order from service()");
-        let retried = block_on(service.place(new_order(), keyed("k1", "f1"), answer)).unwrap();
+        let retried = block_on(service.place(new_order(), keyed("k1", "f1"), Cause::default(), answer)).unwrap();
         assert!(matches!(retried, Placed::Created(_)), "the key was not taken by the failed request");
     }
 
@@ -305,7 +319,7 @@ mod tests {
         let (service, _, _) = service();
         let service = service.with_idempotency_ttl(Duration::ZERO);
         for key in ["a", "b", "c"] {
-            block_on(service.place(new_order(), keyed(key, "f"), answer)).unwrap();
+            block_on(service.place(new_order(), keyed(key, "f"), Cause::default(), answer)).unwrap();
         }
         assert_eq!(block_on(service.purge_expired_keys(2)).unwrap(), 3);
         assert_eq!(block_on(service.purge_expired_keys(2)).unwrap(), 0);
@@ -314,7 +328,7 @@ mod tests {
     #[test]
     fn a_change_moves_status_and_version() {
         let (service, _, id) = service();
-        let order = block_on(service.change_status(id, OrderStatus::Processing, None)).unwrap();
+        let order = block_on(service.change_status(id, OrderStatus::Processing, None, Cause::default())).unwrap();
         assert_eq!((order.status(), order.version().get()), (OrderStatus::Processing, 2));
     }
 
@@ -322,7 +336,7 @@ mod tests {
     fn a_version_mismatch_wins_over_an_invalid_transition() {
         let (service, _, id) = service();
         let wrong = Some(Precondition::AnyOf(vec![Version::from(7)]));
-        let err = block_on(service.change_status(id, OrderStatus::Delivered, wrong)).unwrap_err();
+        let err = block_on(service.change_status(id, OrderStatus::Delivered, wrong, Cause::default())).unwrap_err();
         assert!(matches!(err, OrderError::PreconditionFailed { current } if current == Version::FIRST));
     }
 
@@ -331,7 +345,7 @@ mod tests {
         let (service, repo, id) = service();
         // Someone cancels the order between our read and our write.
         *repo.interfere.lock().unwrap() = Some(OrderStatus::Cancelled);
-        let err = block_on(service.change_status(id, OrderStatus::Processing, None)).unwrap_err();
+        let err = block_on(service.change_status(id, OrderStatus::Processing, None, Cause::default())).unwrap_err();
         assert!(matches!(err, OrderError::InvalidTransition(TransitionError { from: OrderStatus::Cancelled, .. })));
     }
 
@@ -343,6 +357,7 @@ mod tests {
             id,
             OrderStatus::Cancelled,
             Some(Precondition::AnyOf(vec![Version::FIRST])),
+            Cause::default(),
         ))
         .unwrap_err();
         assert!(matches!(err, OrderError::PreconditionFailed { current } if current.get() == 2));
@@ -352,7 +367,9 @@ mod tests {
     fn a_star_precondition_that_loses_a_race_is_a_failed_precondition() {
         let (service, repo, id) = service();
         *repo.interfere.lock().unwrap() = Some(OrderStatus::Processing);
-        let err = block_on(service.change_status(id, OrderStatus::Cancelled, Some(Precondition::Exists))).unwrap_err();
+        let err =
+            block_on(service.change_status(id, OrderStatus::Cancelled, Some(Precondition::Exists), Cause::default()))
+                .unwrap_err();
         assert!(matches!(err, OrderError::PreconditionFailed { current } if current.get() == 2));
     }
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{
-    ClaimedEmail, CreateOutcome, EmailQueueing, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderStatus,
-    Page, RepositoryError, Timestamp, Version,
+    ClaimedEmail, CreateOutcome, EmailQueueing, ListQuery, Order, OrderCreation, OrderId, OrderRepository, Page,
+    RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
 };
 use tokio::sync::mpsc;
 
@@ -73,14 +73,12 @@ impl OrderRepository for HandingOver {
         self.inner.list(query).await
     }
 
-    async fn update_status(
-        &self,
-        id: OrderId,
-        expected: Version,
-        to: OrderStatus,
-        at: Timestamp,
-    ) -> Result<Option<Order>, RepositoryError> {
-        self.inner.update_status(id, expected, to, at).await
+    async fn update_status(&self, update: &StatusUpdate) -> Result<Option<Order>, RepositoryError> {
+        self.inner.update_status(update).await
+    }
+
+    async fn events(&self, id: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
+        self.inner.events(id).await
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
@@ -132,8 +130,14 @@ mod tests {
     #[tokio::test]
     async fn new_emails_are_handed_over_while_there_is_room() {
         let (service, mut handed) = service(1);
-        let Placed::Created(first) = service.place(new_order(), None, answer).await.unwrap() else { panic!() };
-        let Placed::Created(second) = service.place(new_order(), None, answer).await.unwrap() else { panic!() };
+        let Placed::Created(first) = service.place(new_order(), None, domain::Cause::default(), answer).await.unwrap()
+        else {
+            panic!()
+        };
+        let Placed::Created(second) = service.place(new_order(), None, domain::Cause::default(), answer).await.unwrap()
+        else {
+            panic!()
+        };
         let email = handed.try_recv().unwrap();
         assert_eq!((email.message.order_id, email.attempt), (first.order_id, 1));
         assert!(handed.try_recv().is_err(), "the second email found no room and was left to the queue");
@@ -145,8 +149,8 @@ mod tests {
     #[tokio::test]
     async fn a_create_that_stores_nothing_hands_nothing_over() {
         let (service, mut handed) = service(5);
-        service.place(new_order(), keyed("f1"), answer).await.unwrap();
-        assert!(service.place(new_order(), keyed("f2"), answer).await.is_err());
+        service.place(new_order(), keyed("f1"), domain::Cause::default(), answer).await.unwrap();
+        assert!(service.place(new_order(), keyed("f2"), domain::Cause::default(), answer).await.is_err());
         assert!(handed.try_recv().is_ok());
         assert!(handed.try_recv().is_err(), "the refused create handed nothing over");
     }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::EventFormat;
 use tokio::sync::Notify;
 
 use crate::api_keys::SqlApiKeyRepository;
@@ -62,6 +63,9 @@ pub struct Database {
     pub(crate) backend: Backend,
     /// Wakes this process's dispatcher when an email is queued.
     pub(crate) email_queued: Arc<Notify>,
+    /// Wakes this process's webhook dispatcher when deliveries are queued;
+    /// other processes find them by their sweep.
+    pub(crate) webhook_queued: Arc<Notify>,
     /// How long one operation may take; see [`Database::run`].
     pub(crate) timeout: Duration,
 }
@@ -82,7 +86,7 @@ impl Database {
             DatabaseUrl::Postgres(url) => Backend::Postgres(Postgres::open(url, options, email_queued.clone()).await?),
             DatabaseUrl::Sqlite(path) => Backend::Sqlite(Sqlite::open(path, options).await?),
         };
-        Ok(Self { backend, email_queued, timeout: options.timeout })
+        Ok(Self { backend, email_queued, webhook_queued: Arc::new(Notify::new()), timeout: options.timeout })
     }
 
     /// The same database through a pool of its own with at most `max_size`
@@ -100,9 +104,9 @@ impl Database {
         Self { backend, ..self.clone() }
     }
 
-    /// The order repository.
-    pub fn orders(&self) -> SqlOrderRepository {
-        SqlOrderRepository::new(self.clone())
+    /// The order repository; it writes events down with `format`.
+    pub fn orders(&self, format: Arc<dyn EventFormat>) -> SqlOrderRepository {
+        SqlOrderRepository::new(self.clone(), format)
     }
 
     /// The API keys.
@@ -110,9 +114,17 @@ impl Database {
         SqlApiKeyRepository::new(self.clone())
     }
 
-    /// The email outbox.
-    pub fn outbox(&self) -> SqlEmailOutbox {
-        SqlEmailOutbox::new(self.clone())
+    /// The email outbox; it writes the emails' events down with `format`.
+    pub fn outbox(&self, format: Arc<dyn EventFormat>) -> SqlEmailOutbox {
+        SqlEmailOutbox::new(self.clone(), format)
+    }
+
+    /// Tells this process's webhook dispatcher that `queued` deliveries
+    /// were committed.
+    pub(crate) fn webhooks_queued(&self, queued: usize) {
+        if queued > 0 {
+            self.webhook_queued.notify_one();
+        }
     }
 
     /// `"postgres"` or `"sqlite"`, for logs.

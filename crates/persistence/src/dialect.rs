@@ -4,18 +4,26 @@
 
 use diesel::QueryResult;
 
+use crate::events::NewEventRow;
 use crate::models::{ItemRow, NewEmailRow, OrderRow};
 use crate::sql_types::{DbInstant, DbUuid};
 
 pub(crate) trait Dialect {
-    /// Inserts an order, its lines and its queued email (inside the caller's
-    /// transaction).
+    /// Inserts an order, its lines, its queued email and its `order.created`
+    /// event with that event's webhook deliveries (inside the caller's
+    /// transaction). Returns how many deliveries were queued.
     fn insert_new_order(
         &mut self,
         order: &OrderRow,
         items: &[ItemRow],
         email: &NewEmailRow<'_>,
-    ) -> impl Future<Output = QueryResult<()>> + Send;
+        event: &NewEventRow,
+    ) -> impl Future<Output = QueryResult<usize>> + Send;
+
+    /// Inserts events, each with a pending webhook delivery to every enabled
+    /// endpoint subscribed to its type (inside the caller's transaction).
+    /// Returns how many deliveries were queued.
+    fn insert_events(&mut self, events: &[NewEventRow]) -> impl Future<Output = QueryResult<usize>> + Send;
 
     /// The statement that claims up to `$3` emails due at `$2` by moving
     /// their `available_at` to the end of the lease, `$1`, and counting the
@@ -24,11 +32,11 @@ pub(crate) trait Dialect {
 
     /// Marks a batch of claimed emails sent, in one statement. Each is fenced
     /// by its attempt (`ids[i]` was claimed as `attempts[i]`) and must still be
-    /// pending.
+    /// pending. Returns the orders whose email it marked.
     fn mark_sent(
         &mut self,
         at: DbInstant,
         ids: &[DbUuid],
         attempts: &[i32],
-    ) -> impl Future<Output = QueryResult<usize>> + Send;
+    ) -> impl Future<Output = QueryResult<Vec<DbUuid>>> + Send;
 }

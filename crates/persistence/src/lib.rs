@@ -13,7 +13,10 @@ mod api_keys;
 mod database;
 mod dialect;
 mod error;
+#[macro_use]
+mod events;
 mod models;
+#[macro_use]
 mod orders;
 mod outbox;
 mod pool;

@@ -83,6 +83,13 @@ pub(crate) struct ClaimRow {
     attempts: i32,
 }
 
+/// An email a statement marked, by its order.
+#[derive(Debug, QueryableByName)]
+pub(crate) struct MarkedRow {
+    #[diesel(sql_type = Uuid)]
+    pub order_id: DbUuid,
+}
+
 impl ClaimRow {
     pub fn into_claim(self, lease_ends: Timestamp) -> ClaimedEmail {
         ClaimedEmail {

@@ -7,19 +7,21 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use domain::{
-    CreateOutcome, EmailQueueing, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderStatus, Page,
-    RepositoryError, Timestamp, Version,
+    Change, CreateOutcome, EmailQueueing, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderStatus, Page,
+    RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
 };
 
 use crate::database::Database;
 use crate::dialect::Dialect as _;
 use crate::error::DbError;
+use crate::events::{EventRow, Format, NewEventRow};
 use crate::models::{DeliveryRow, ItemRow, KeyRow, NewEmailRow, OrderRow};
-use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
+use crate::schema::{email_outbox, idempotency_keys, order_events, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
 /// One order with its lines and email state, on `$conn` inside an operation's
 /// body (so it, too, compiles for each backend): `Result<Option<Order>, DbError>`.
+/// The outbox uses it too, for the order in an email's event.
 macro_rules! load_order {
     ($conn:ident, $id:expr) => {
         async {
@@ -58,25 +60,33 @@ const PURGE_KEYS: &str = "DELETE FROM idempotency_keys WHERE key IN \
      (SELECT key FROM idempotency_keys WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)";
 
 /// Orders in PostgreSQL or SQLite, through one code path.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlOrderRepository {
     db: Database,
+    format: Format,
+}
+
+impl std::fmt::Debug for SqlOrderRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlOrderRepository").field("db", &self.db).finish_non_exhaustive()
+    }
 }
 
 impl SqlOrderRepository {
-    pub(crate) fn new(db: Database) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Database, format: Format) -> Self {
+        Self { db, format }
     }
 }
 
 #[async_trait]
 impl OrderRepository for SqlOrderRepository {
     async fn create(&self, creation: OrderCreation) -> Result<CreateOutcome, RepositoryError> {
-        let OrderCreation { order, email, idempotency, queueing } = creation;
+        let OrderCreation { order, email, idempotency, queueing, cause } = creation;
         let order_row = OrderRow::from_order(&order);
         let item_rows = ItemRow::from_order(&order);
         let created_at = order.created_at();
-        let outcome = operation!(self.db, Transaction, |conn| {
+        let event_row = NewEventRow::render(&*self.format, &Change::Created, &order, &cause, created_at);
+        let (outcome, webhooks) = operation!(self.db, Transaction, |conn| {
             let email_row = NewEmailRow::queued(&email, created_at, queueing);
             // The key first: a concurrent request with the same key waits
             // here (PostgreSQL's unique index, SQLite's write lock) until this
@@ -97,13 +107,14 @@ impl OrderRepository for SqlOrderRepository {
                         .select(KeyRow::as_select())
                         .first(conn)
                         .await?;
-                    return Ok(holder.into_outcome());
+                    return Ok((holder.into_outcome(), 0));
                 }
             }
-            conn.insert_new_order(&order_row, &item_rows, &email_row).await?;
-            Ok(CreateOutcome::Created)
+            let webhooks = conn.insert_new_order(&order_row, &item_rows, &email_row, &event_row).await?;
+            Ok((CreateOutcome::Created, webhooks))
         })
         .await?;
+        self.db.webhooks_queued(webhooks);
         if outcome == CreateOutcome::Created && queueing == EmailQueueing::Shared {
             // This process's dispatcher, at once; on PostgreSQL the NOTIFY sent
             // in the transaction tells the other processes.
@@ -186,15 +197,11 @@ impl OrderRepository for SqlOrderRepository {
 
     /// The update and the read of the result in one transaction: the body
     /// of a 200 shows this change, not a later one made meanwhile.
-    async fn update_status(
-        &self,
-        id: OrderId,
-        expected: Version,
-        to: OrderStatus,
-        at: Timestamp,
-    ) -> Result<Option<Order>, RepositoryError> {
-        let key = DbUuid::from(id);
-        operation!(self.db, Transaction, |conn| {
+    async fn update_status(&self, update: &StatusUpdate) -> Result<Option<Order>, RepositoryError> {
+        let key = DbUuid::from(update.id);
+        let (update, format) = (update.clone(), self.format.clone());
+        let (order, webhooks) = operation!(self.db, Transaction, |conn| {
+            let StatusUpdate { expected, from, to, at, cause, .. } = update;
             let changed =
                 diesel::update(orders::table.filter(orders::id.eq(key)).filter(orders::version.eq(expected.get())))
                     .set((
@@ -205,11 +212,36 @@ impl OrderRepository for SqlOrderRepository {
                     .execute(conn)
                     .await?;
             if changed == 0 {
+                return Ok((None, 0));
+            }
+            let Some(order) = load_order!(conn, key)? else { return Ok((None, 0)) };
+            let event = NewEventRow::render(&*format, &Change::StatusChanged { from, to }, &order, &cause, at);
+            let webhooks = conn.insert_events(&[event]).await?;
+            Ok((Some(order), webhooks))
+        })
+        .await?;
+        self.db.webhooks_queued(webhooks);
+        Ok(order)
+    }
+
+    async fn events(&self, id: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
+        let key = DbUuid::from(id);
+        let rows: Option<Vec<EventRow>> = operation!(self.db, Read, |conn| {
+            let exists = orders::table.filter(orders::id.eq(key)).select(orders::id).first::<DbUuid>(conn).await;
+            if exists.optional()?.is_none() {
                 return Ok(None);
             }
-            load_order!(conn, key)
+            let rows = order_events::table
+                .filter(order_events::order_id.eq(key))
+                .order((order_events::occurred_at, order_events::id))
+                .select(EventRow::as_select())
+                .load(conn)
+                .await?;
+            Ok(Some(rows))
         })
-        .await
+        .await?;
+        let Some(rows) = rows else { return Ok(None) };
+        Ok(Some(rows.into_iter().map(EventRow::into_recorded).collect::<Result<_, _>>()?))
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

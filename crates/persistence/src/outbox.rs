@@ -6,23 +6,32 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
-use domain::{ClaimedEmail, EmailOutbox, EmailState, RepositoryError, Timestamp};
+use domain::{Cause, Change, ClaimedEmail, EmailOutbox, EmailState, RepositoryError, Timestamp};
 
 use crate::database::Database;
 use crate::dialect::Dialect as _;
-use crate::models::ClaimRow;
-use crate::schema::email_outbox;
+use crate::error::DbError;
+use crate::events::{Format, NewEventRow};
+use crate::models::{ClaimRow, DeliveryRow, ItemRow, OrderRow};
+use crate::schema::{email_outbox, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant};
 
 /// The outbox table in PostgreSQL or SQLite.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlEmailOutbox {
     db: Database,
+    format: Format,
+}
+
+impl std::fmt::Debug for SqlEmailOutbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlEmailOutbox").field("db", &self.db).finish_non_exhaustive()
+    }
 }
 
 impl SqlEmailOutbox {
-    pub(crate) fn new(db: Database) -> Self {
-        Self { db }
+    pub(crate) fn new(db: Database, format: Format) -> Self {
+        Self { db, format }
     }
 }
 
@@ -53,14 +62,28 @@ impl EmailOutbox for SqlEmailOutbox {
         Ok(rows.into_iter().map(|row| row.into_claim(lease_ends)).collect())
     }
 
-    /// One UPDATE for a whole batch, each email fenced by its attempt.
+    /// One UPDATE for a whole batch, each email fenced by its attempt; then
+    /// an event for each email it marked, in the same transaction.
     async fn record_sent(&self, emails: &[ClaimedEmail], at: Timestamp) -> Result<usize, RepositoryError> {
         if emails.is_empty() {
             return Ok(0);
         }
         let ids: Vec<DbUuid> = emails.iter().map(|e| DbUuid::from(e.message.order_id)).collect();
         let attempts: Vec<i32> = emails.iter().map(attempt_of).collect();
-        operation!(self.db, Write, |conn| Ok(conn.mark_sent(DbInstant(at), &ids, &attempts).await?)).await
+        let format = self.format.clone();
+        let (marked, webhooks) = operation!(self.db, Transaction, |conn| {
+            let marked = conn.mark_sent(DbInstant(at), &ids, &attempts).await?;
+            let mut events = Vec::with_capacity(marked.len());
+            for id in &marked {
+                let Some(order) = load_order!(conn, *id)? else { continue };
+                events.push(NewEventRow::render(&*format, &Change::EmailSent, &order, &Cause::default(), at));
+            }
+            let webhooks = conn.insert_events(&events).await?;
+            Ok((marked.len(), webhooks))
+        })
+        .await?;
+        self.db.webhooks_queued(webhooks);
+        Ok(marked)
     }
 
     /// Applies the outcome only to the claim that is still current: same
@@ -74,7 +97,8 @@ impl EmailOutbox for SqlEmailOutbox {
         let state = if retry_at.is_some() { EmailState::Pending } else { EmailState::Failed };
         let (id, attempt) = (DbUuid::from(email.message.order_id), attempt_of(email));
         let error = error.to_owned();
-        let changed = operation!(self.db, Write, |conn| {
+        let format = self.format.clone();
+        let (changed, webhooks) = operation!(self.db, Transaction, |conn| {
             let claim = email_outbox::table
                 .filter(email_outbox::order_id.eq(id))
                 .filter(email_outbox::attempts.eq(attempt))
@@ -84,7 +108,7 @@ impl EmailOutbox for SqlEmailOutbox {
                 email_outbox::sent_at.eq(None::<DbInstant>),
                 email_outbox::last_error.eq(Some(error.as_str())),
             );
-            Ok(match retry_at {
+            let changed = match retry_at {
                 Some(at) => {
                     diesel::update(claim)
                         .set((changes, email_outbox::available_at.eq(DbInstant(at))))
@@ -92,9 +116,17 @@ impl EmailOutbox for SqlEmailOutbox {
                         .await?
                 }
                 None => diesel::update(claim).set(changes).execute(conn).await?,
-            })
+            };
+            if changed == 0 || retry_at.is_some() {
+                return Ok((changed, 0));
+            }
+            let Some(order) = load_order!(conn, id)? else { return Ok((changed, 0)) };
+            let failed = Change::EmailFailed { error };
+            let event = NewEventRow::render(&*format, &failed, &order, &Cause::default(), Timestamp::now());
+            Ok((changed, conn.insert_events(&[event]).await?))
         })
         .await?;
+        self.db.webhooks_queued(webhooks);
         Ok(changed == 1)
     }
 

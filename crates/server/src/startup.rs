@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context as _;
 use api::AppState;
-use domain::{EmailSender, IssuedKey, KeyRing, KeyService, OrderRepository, OrderService};
+use domain::{EmailSender, EventFormat, IssuedKey, KeyRing, KeyService, OrderRepository, OrderService};
 use notifications::{CancellationToken, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer};
 use persistence::Database;
 use tokio::task::JoinHandle;
@@ -65,16 +65,19 @@ impl Application {
         // Background work (dispatcher, key janitor) has two connections of its
         // own; requests share DATABASE_POOL_SIZE across the HTTP workers.
         let background = database.with_own_pool(2);
+        // Events are written down in the API's JSON, by whichever adapter stores them.
+        let events: Arc<dyn EventFormat> = Arc::new(api::EventJson);
         let mut handoff = None;
         let dispatcher = if settings.dispatch {
-            let dispatcher = OutboxDispatcher::new(Arc::new(background.outbox()), sender, settings.dispatcher.clone());
+            let dispatcher =
+                OutboxDispatcher::new(Arc::new(background.outbox(events.clone())), sender, settings.dispatcher.clone());
             handoff = Some(dispatcher.handoff());
             tokio::spawn(dispatcher.run(stop_dispatcher.clone()))
         } else {
             tracing::info!("MAIL_DISPATCHER=off: queued emails are left to other processes");
             tokio::spawn(async {})
         };
-        let janitor = OrderService::new(Arc::new(background.orders())).with_idempotency_ttl(ttl);
+        let janitor = OrderService::new(Arc::new(background.orders(events.clone()))).with_idempotency_ttl(ttl);
         tokio::spawn(purge_expired_keys(janitor, stop_dispatcher.clone()));
 
         // One ring for the whole process: every worker checks requests
@@ -100,7 +103,7 @@ impl Application {
         let server = http_server::serve(listener, options, move || {
             // One pool per worker, shared by its repositories: DATABASE_POOL_SIZE bounds them all.
             let pool = database.with_own_pool(per_worker);
-            let mut repository: Arc<dyn OrderRepository> = Arc::new(pool.orders());
+            let mut repository: Arc<dyn OrderRepository> = Arc::new(pool.orders(events.clone()));
             if let Some(handoff) = &handoff {
                 repository = Arc::new(HandingOver::new(repository, handoff.clone()));
             }

@@ -169,7 +169,8 @@ async fn expired_keys_are_purged(backend: Backend) {
     let app = spawn_app(backend).await;
     let url = persistence::DatabaseUrl::parse(&app.db.url).unwrap();
     let database = persistence::Database::open(&url, &persistence::PoolOptions::default()).await.unwrap();
-    let orders = domain::OrderService::new(Arc::new(database.orders())).with_idempotency_ttl(std::time::Duration::ZERO);
+    let orders = domain::OrderService::new(Arc::new(database.orders(Arc::new(api::EventJson))))
+        .with_idempotency_ttl(std::time::Duration::ZERO);
     for key in ["a", "b", "c", "d", "e"] {
         post_keyed(&app, key, &order_bytes()).await;
     }
@@ -190,7 +191,7 @@ async fn expired_keys_are_purged(backend: Backend) {
         .unwrap();
         let key =
             domain::IdempotentRequest { key: domain::IdempotencyKey::parse(key).unwrap(), fingerprint: "f".into() };
-        orders.place(new, Some(key), |o| Ok(o.id().to_string())).await.unwrap();
+        orders.place(new, Some(key), domain::Cause::default(), |o| Ok(o.id().to_string())).await.unwrap();
     }
     assert_eq!(app.db.count("idempotency_keys").await, 10);
     assert_eq!(orders.purge_expired_keys(2).await.unwrap(), 5);

@@ -11,6 +11,7 @@ mod containers;
 mod durability;
 mod email;
 mod errors;
+mod events;
 mod hostile;
 mod idempotency;
 mod keys;

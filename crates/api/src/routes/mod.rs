@@ -64,6 +64,7 @@ routes! {
     "/orders" => [get => orders::list_orders, post => orders::create_order],
     "/orders/{id}" => [get => orders::get_order],
     "/orders/{id}/status" => [get => orders::get_status, patch => orders::change_status],
+    "/orders/{id}/events" => [get => orders::list_events],
     "/api-keys" => [get => api_keys::list_keys, post => api_keys::create_key],
     "/api-keys/{id}" => [delete => api_keys::revoke_key],
     "/health/live" => [get => health::live],

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::{Authorized, ReadOrders, WriteOrders};
 use crate::dto::{ChangeStatusRequest, CreateOrderRequest, OrderBody, OrderListBody, StatusBody, StatusName};
+use crate::event_format::EventListBody;
 use crate::extract::{JsonBody, OrderPath};
 use crate::idempotency::{self, IDEMPOTENT_REPLAYED};
 use crate::problem::ApiError;
@@ -40,7 +41,7 @@ use crate::problem::ApiError;
 )]
 pub async fn create_order(
     state: web::Data<AppState>,
-    _: Authorized<WriteOrders>,
+    caller: Authorized<WriteOrders>,
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
@@ -48,7 +49,7 @@ pub async fn create_order(
     let new = body.parse::<CreateOrderRequest>()?;
     let placed = state
         .orders
-        .place(new, key, |order| {
+        .place(new, key, caller.cause(), |order| {
             let mut body = Vec::with_capacity(1024);
             serde_json::to_writer(&mut body, &OrderBody::from(order))?;
             Ok(String::from_utf8(body)?)
@@ -247,13 +248,13 @@ fn precondition(req: &HttpRequest) -> Result<Option<Precondition>, ApiError> {
 pub async fn change_status(
     state: web::Data<AppState>,
     path: OrderPath,
-    _: Authorized<WriteOrders>,
+    caller: Authorized<WriteOrders>,
     req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let precondition = precondition(&req)?;
     let to = body.parse::<ChangeStatusRequest>()?;
-    let order = state.orders.change_status(path.0, to, precondition).await?;
+    let order = state.orders.change_status(path.0, to, precondition, caller.cause()).await?;
     tracing::info!(order_id = %order.id(), status = %order.status(), "order status changed");
     Ok(HttpResponse::Ok()
         .insert_header((
@@ -261,4 +262,32 @@ pub async fn change_status(
             HeaderValue::from_str(&etag(order.version())).map_err(|e| ApiError::Internal(e.into()))?,
         ))
         .json(StatusBody::from(&order)))
+}
+
+/// An order's events, oldest first.
+///
+/// Each change to the order is recorded in the transaction of the change:
+/// `order.created`, `order.status_changed` (with `from` and `to`),
+/// `order.confirmation_email.sent` and `order.confirmation_email.failed`.
+/// Each is the body webhook endpoints receive for it.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}/events",
+    tag = "orders",
+    operation_id = "list_order_events",
+    params(("id" = String, Path, format = "uuid", description = "The order's id")),
+    responses((status = 200, description = "The order's events, oldest first", body = EventListBody))
+)]
+pub async fn list_events(
+    state: web::Data<AppState>,
+    path: OrderPath,
+    _: Authorized<ReadOrders>,
+) -> Result<HttpResponse, ApiError> {
+    let events = state.orders.events(path.0).await?;
+    let items = events
+        .into_iter()
+        .map(|event| serde_json::value::RawValue::from_string(event.payload))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok().json(EventListBody { items }))
 }

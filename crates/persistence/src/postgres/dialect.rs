@@ -3,12 +3,13 @@
 use diesel::QueryResult;
 use diesel::sql_types::{Array, Integer};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
-use futures_util::future::{try_join_all, try_join4};
+use futures_util::future::{try_join, try_join_all, try_join5};
 
 use super::wake_up::NOTIFY;
 use crate::dialect::Dialect;
-use crate::models::{ItemRow, NewEmailRow, OrderRow};
-use crate::schema::{email_outbox, order_items, orders};
+use crate::events::NewEventRow;
+use crate::models::{ItemRow, MarkedRow, NewEmailRow, OrderRow};
+use crate::schema::{email_outbox, order_events, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
 /// `SKIP LOCKED` lets several processes claim side by side without ever
@@ -22,7 +23,27 @@ const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_
 /// batch and stays prepared.
 const SENT: &str = "UPDATE email_outbox AS e SET state = 'sent', sent_at = $1, last_error = NULL \
      FROM unnest($2::uuid[], $3::int4[]) AS sent(order_id, attempts) \
-     WHERE e.order_id = sent.order_id AND e.attempts = sent.attempts AND e.state = 'pending'";
+     WHERE e.order_id = sent.order_id AND e.attempts = sent.attempts AND e.state = 'pending' \
+     RETURNING e.order_id";
+
+/// One delivery per enabled endpoint subscribed to the event's type.
+const FAN_OUT: &str = "INSERT INTO webhook_deliveries \
+     (id, event_id, endpoint_id, order_id, event_type, state, attempts, available_at, created_at) \
+     SELECT gen_random_uuid(), $1, s.endpoint_id, $2, $3, 'pending', 0, $4, $4 \
+     FROM webhook_subscriptions s JOIN webhook_endpoints e ON e.id = s.endpoint_id \
+     WHERE s.event_type = $3 AND e.enabled";
+
+/// An event and its deliveries, pipelined (the deliveries' foreign key to
+/// the event is checked at commit).
+async fn insert_event(conn: &AsyncPgConnection, event: &NewEventRow) -> QueryResult<usize> {
+    let (mut for_event, mut for_deliveries) = (conn, conn);
+    let (_, queued) = try_join(
+        diesel::insert_into(order_events::table).values(event).execute(&mut for_event),
+        fan_out!(FAN_OUT, event).execute(&mut for_deliveries),
+    )
+    .await?;
+    Ok(queued)
+}
 
 impl Dialect for AsyncPgConnection {
     /// Every statement is pipelined: sent together, answered together, one
@@ -37,7 +58,8 @@ impl Dialect for AsyncPgConnection {
         order: &OrderRow,
         items: &[ItemRow],
         email: &NewEmailRow<'_>,
-    ) -> QueryResult<()> {
+        event: &NewEventRow,
+    ) -> QueryResult<usize> {
         let shared: &AsyncPgConnection = self;
         let (mut for_order, mut for_email, mut for_notify) = (shared, shared, shared);
         let lines = try_join_all(items.iter().map(|item| {
@@ -51,26 +73,34 @@ impl Dialect for AsyncPgConnection {
                 Ok(())
             }
         };
-        try_join4(
+        let (_, _, _, _, queued) = try_join5(
             diesel::insert_into(orders::table).values(order).execute(&mut for_order),
             lines,
             diesel::insert_into(email_outbox::table).values(email).execute(&mut for_email),
             announce,
+            insert_event(shared, event),
         )
-        .await
-        .map(drop)
+        .await?;
+        Ok(queued)
+    }
+
+    async fn insert_events(&mut self, events: &[NewEventRow]) -> QueryResult<usize> {
+        let shared: &AsyncPgConnection = self;
+        let queued = try_join_all(events.iter().map(|event| insert_event(shared, event))).await?;
+        Ok(queued.into_iter().sum())
     }
 
     fn claim_due_statement(&self) -> &'static str {
         CLAIM
     }
 
-    async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<usize> {
-        diesel::sql_query(SENT)
+    async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<Vec<DbUuid>> {
+        let marked: Vec<MarkedRow> = diesel::sql_query(SENT)
             .bind::<Instant, _>(at)
             .bind::<Array<Uuid>, _>(ids)
             .bind::<Array<Integer>, _>(attempts)
-            .execute(self)
-            .await
+            .load(self)
+            .await?;
+        Ok(marked.into_iter().map(|row| row.order_id).collect())
     }
 }
