@@ -208,7 +208,7 @@ impl fmt::Debug for Token {
 /// The operating system gave no randomness.
 #[derive(Debug, thiserror::Error)]
 #[error("no randomness available for a new key: {0}")]
-pub struct NoRandomness(String);
+pub struct NoRandomness(pub(crate) String);
 
 /// A key just made: the only time its secret exists outside the client.
 pub struct IssuedKey {

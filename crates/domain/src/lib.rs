@@ -62,8 +62,10 @@ pub mod order;
 pub mod parse;
 pub mod ports;
 pub mod service;
+pub mod signature;
 pub mod status;
 pub mod time;
+pub mod webhook_url;
 
 pub use api_key::{
     AccessError, ApiKey, ApiKeyId, Caller, IssuedKey, KeyHash, KeyName, KeyRing, NoRandomness, RingMark, Scope, Scopes,
@@ -86,5 +88,7 @@ pub use ports::{
     RepositoryError, SendError, StatusUpdate,
 };
 pub use service::{OrderError, OrderService, Placed, Precondition};
+pub use signature::{SignatureError, SigningSecret, signature_header, verify_signature};
 pub use status::{OrderStatus, TransitionError, UnknownStatus};
 pub use time::Timestamp;
+pub use webhook_url::{DestinationPolicy, RefusedDestination, WebhookUrl, is_public_address};

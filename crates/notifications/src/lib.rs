@@ -1,12 +1,19 @@
-//! Email transports and the outbox dispatcher, behind the domain's ports.
+//! Email transports, the webhook client and the outbox dispatcher, behind the
+//! domain's ports.
 
+mod destination;
 mod dispatcher;
 mod handoff;
 mod log_mailer;
 mod smtp_mailer;
+mod webhook_client;
 
+pub use destination::DestinationGuard;
 pub use dispatcher::{DispatcherConfig, OutboxDispatcher};
 pub use handoff::{HandingOver, Handoff};
 pub use log_mailer::LogMailer;
 pub use smtp_mailer::{SmtpConfig, SmtpConfigError, SmtpMailer};
 pub use tokio_util::sync::CancellationToken;
+pub use webhook_client::{
+    Delivered, EVENT_ID_HEADER, SIGNATURE_HEADER, WebhookClient, WebhookClientConfig, WebhookClientError,
+};
