@@ -1,5 +1,5 @@
 //! The test harness: a real server per test, a fresh database per test, and a
-//! mail transport that records.
+//! mail transport that records, and SMTP and webhook servers to deliver to.
 
 mod app;
 mod database;
@@ -7,6 +7,7 @@ mod keys;
 mod mailer;
 mod private_postgres;
 mod process;
+mod receiver;
 mod smtp_sink;
 
 pub use app::{Api, Response, TestApp, eventually, sample_order, spawn_app, spawn_app_on, spawn_app_with};
@@ -15,6 +16,9 @@ pub use keys::{issue_key, key_for};
 pub use mailer::RecordingSender;
 pub use private_postgres::PrivatePostgres;
 pub use process::{ServerProcess, free_port, server_binary, temp_dir};
+pub use receiver::{
+    Behaviour, Received, SIGNATURE_HEADER, SIGNATURE_TOLERANCE, WebhookReceiver, v1_signature, verify_at,
+};
 pub use smtp_sink::{ReceivedMail, SinkMode, SmtpSink};
 
 /// Writes each named `async fn name(backend: Backend)` as two tests,

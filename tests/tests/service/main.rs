@@ -18,5 +18,6 @@ mod keys;
 mod openapi;
 mod orders;
 mod outage;
+mod receiver;
 mod setup;
 mod validation;
