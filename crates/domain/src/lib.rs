@@ -49,6 +49,7 @@
 
 pub mod api_key;
 pub mod customer;
+pub mod delivery;
 pub mod email;
 pub mod event;
 pub mod idempotency;
@@ -65,6 +66,7 @@ pub mod service;
 pub mod signature;
 pub mod status;
 pub mod time;
+pub mod webhook;
 pub mod webhook_url;
 
 pub use api_key::{
@@ -72,6 +74,7 @@ pub use api_key::{
     StoredKey, Token,
 };
 pub use customer::{CustomerEmail, CustomerName};
+pub use delivery::{DeliveryId, DeliveryKind};
 pub use email::{EmailDelivery, EmailMessage, EmailState};
 pub use event::{Cause, Change, EventFormat, EventId, EventType, OrderEvent, RecordedEvent};
 pub use idempotency::{Answer, CreateOutcome, IdempotencyKey, IdempotencyRecord, IdempotentRequest};
@@ -91,4 +94,5 @@ pub use service::{OrderError, OrderService, Placed, Precondition};
 pub use signature::{SignatureError, SigningSecret, signature_header, verify_signature};
 pub use status::{OrderStatus, TransitionError, UnknownStatus};
 pub use time::Timestamp;
+pub use webhook::EndpointId;
 pub use webhook_url::{DestinationPolicy, RefusedDestination, WebhookUrl, is_public_address};
