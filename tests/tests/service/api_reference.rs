@@ -110,7 +110,7 @@ async fn every_operation_has_its_section_and_every_section_is_an_operation() {
     assert!(undescribed.is_empty(), "operations of /openapi.json without a section in {REFERENCE}: {undescribed:?}");
     let unknown = differences(&described, &documented);
     assert!(unknown.is_empty(), "sections of {REFERENCE} that are no operation of /openapi.json: {unknown:?}");
-    assert_eq!(described.len(), 10, "{described:?}");
+    assert!(described.len() >= 11, "{described:?}");
 
     // The routes that serve the documentation itself are not operations of
     // the document, but the reference still names them.

@@ -42,24 +42,22 @@ async fn swagger_ui_lists_every_operation_and_creates_an_order() {
     );
     let result: Value = serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
 
+    // Swagger UI shows exactly the operations of the document it loaded.
+    let document = app.get("/openapi.json").await.json();
+    let mut expected: Vec<String> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object().unwrap().keys().map(move |method| format!("{} {path}", method.to_uppercase()))
+        })
+        .collect();
+    expected.sort_unstable();
     let mut operations: Vec<&str> =
         result["operations"].as_array().unwrap().iter().map(|o| o.as_str().unwrap()).collect();
     operations.sort_unstable();
-    assert_eq!(
-        operations,
-        [
-            "DELETE /api-keys/{id}",
-            "GET /api-keys",
-            "GET /health/live",
-            "GET /health/ready",
-            "GET /orders",
-            "GET /orders/{id}",
-            "GET /orders/{id}/status",
-            "PATCH /orders/{id}/status",
-            "POST /api-keys",
-            "POST /orders",
-        ]
-    );
+    assert_eq!(operations, expected);
+    assert!(operations.len() >= 11, "{operations:?}");
     assert_eq!(result["status"], "201", "{result}");
     assert_eq!(result["outside"], serde_json::json!([]), "the page loaded nothing from outside");
     let id = result["body"]["id"].as_str().unwrap();
