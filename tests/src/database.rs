@@ -107,7 +107,12 @@ impl TestDatabase {
 
     /// Rows in a table.
     pub async fn count(&self, table: &str) -> i64 {
-        let sql = format!("SELECT COUNT(*) AS n FROM {table}");
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await
+    }
+
+    /// The one integer a query answers (e.g. a `COUNT(*)` with conditions).
+    pub async fn scalar(&self, query: &str) -> i64 {
+        let sql = format!("SELECT ({query}) AS n");
         match self.backend {
             Backend::Postgres => admin_client(&self.url).await.query_one(&sql, &[]).await.unwrap().get::<_, i64>(0),
             Backend::Sqlite => {

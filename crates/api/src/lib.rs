@@ -24,7 +24,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpResponse, web};
-use domain::{KeyService, OrderService};
+use domain::{KeyService, OrderService, WebhookService};
 
 use crate::problem::ApiError;
 
@@ -35,6 +35,8 @@ pub struct AppState {
     pub orders: OrderService,
     /// API keys, and the ring requests are checked against.
     pub keys: KeyService,
+    /// Webhook endpoints.
+    pub webhooks: WebhookService,
     /// How long a client may take to send a request body (a slow-body guard;
     /// the request head has its own time-out in the server).
     pub body_timeout: std::time::Duration,

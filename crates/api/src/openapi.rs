@@ -15,7 +15,7 @@ use crate::dto::{
 };
 use crate::event_format::{EventBody, EventData, EventListBody, EventRequest, EventTypeName};
 use crate::problem::ProblemBody;
-use crate::routes::{api_keys, health, orders};
+use crate::routes::{api_keys, health, orders, webhook_endpoints};
 use crate::validation::FieldError;
 
 /// The document served at `/openapi.json`.
@@ -39,6 +39,11 @@ use crate::validation::FieldError;
         api_keys::create_key,
         api_keys::list_keys,
         api_keys::revoke_key,
+        webhook_endpoints::create_endpoint,
+        webhook_endpoints::list_endpoints,
+        webhook_endpoints::get_endpoint,
+        webhook_endpoints::update_endpoint,
+        webhook_endpoints::delete_endpoint,
         orders::create_order,
         orders::list_orders,
         orders::get_order,
@@ -73,10 +78,16 @@ use crate::validation::FieldError;
         api_keys::KeyBody,
         api_keys::IssuedKeyBody,
         api_keys::KeyListBody,
+        webhook_endpoints::CreateEndpointRequest,
+        webhook_endpoints::UpdateEndpointRequest,
+        webhook_endpoints::EndpointBody,
+        webhook_endpoints::RegisteredEndpointBody,
+        webhook_endpoints::EndpointListBody,
     )),
     tags(
         (name = "orders", description = "Orders and their status"),
         (name = "api-keys", description = "API keys and their scopes (scope `admin`)"),
+        (name = "webhooks", description = "Endpoints that order events are sent to, signed (scope `admin`)"),
         (name = "health", description = "Liveness and readiness"),
     ),
     modifiers(&Conventions)
@@ -94,7 +105,7 @@ const PROBLEMS: &[(u16, &str)] = &[
         "`unauthenticated`: no `Authorization: Bearer <key>`, or a malformed, unknown or revoked key (the same answer for each)",
     ),
     (403, "`insufficient_scope`: the key is valid but lacks the scope the operation needs; `detail` names it"),
-    (404, "`not_found`: no such order or key (a malformed id too)"),
+    (404, "`not_found`: no such order, key or webhook endpoint (a malformed id too)"),
     (408, "`request_timeout`: the body did not arrive in time"),
     (409, "`invalid_transition`: the lifecycle forbids this change; `detail` names both states"),
     (412, "`precondition_failed`: `If-Match` does not match the current version"),
@@ -119,6 +130,11 @@ const PROBLEMS_BY_OPERATION: &[(&str, &[u16])] = &[
     ("create_api_key", &[400, 408, 413, 415, 422, 500, 503]),
     ("list_api_keys", &[500, 503]),
     ("revoke_api_key", &[404, 500, 503]),
+    ("create_webhook_endpoint", &[400, 408, 413, 415, 422, 500, 503]),
+    ("list_webhook_endpoints", &[500, 503]),
+    ("get_webhook_endpoint", &[404, 500, 503]),
+    ("update_webhook_endpoint", &[400, 404, 408, 413, 415, 422, 500, 503]),
+    ("delete_webhook_endpoint", &[404, 500, 503]),
     ("live", &[]),
     ("ready", &[500, 503]),
 ];
@@ -135,13 +151,25 @@ const SCOPES: &[(&str, Scope)] = &[
     ("create_api_key", Scope::Admin),
     ("list_api_keys", Scope::Admin),
     ("revoke_api_key", Scope::Admin),
+    ("create_webhook_endpoint", Scope::Admin),
+    ("list_webhook_endpoints", Scope::Admin),
+    ("get_webhook_endpoint", Scope::Admin),
+    ("update_webhook_endpoint", Scope::Admin),
+    ("delete_webhook_endpoint", Scope::Admin),
 ];
 
 /// Request bodies whose unknown members are refused.
-const CLOSED_SCHEMAS: &[&str] = &["CreateOrderRequest", "OrderItemRequest", "ChangeStatusRequest", "CreateKeyRequest"];
+const CLOSED_SCHEMAS: &[&str] = &[
+    "CreateOrderRequest",
+    "OrderItemRequest",
+    "ChangeStatusRequest",
+    "CreateKeyRequest",
+    "CreateEndpointRequest",
+    "UpdateEndpointRequest",
+];
 
 const BEARER_DESCRIPTION: &str = "An API key, `ord_<id>_<secret>`, sent as `Authorization: Bearer <key>`. \
-                                  Scopes: `orders:read`, `orders:write` (implies `orders:read`), `admin` (keys).";
+                                  Scopes: `orders:read`, `orders:write` (implies `orders:read`), `admin` (keys, webhooks).";
 
 const REQUEST_ID_DESCRIPTION: &str = "1 to 128 of `[A-Za-z0-9._:-]`. A well-formed incoming id is echoed; \
                                       otherwise the service generates one. Equal to `request_id` in problems.";

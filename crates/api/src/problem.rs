@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use domain::{AccessError, KeyError, OrderError, RepositoryError, TransitionError};
+use domain::{AccessError, KeyError, OrderError, RefusedDestination, RepositoryError, TransitionError, WebhookError};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
@@ -197,6 +197,8 @@ pub enum ApiError {
     OrderNotFound(String),
     #[error("no API key with id {0}")]
     KeyNotFound(String),
+    #[error("no webhook endpoint with id {0}")]
+    EndpointNotFound(String),
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -250,6 +252,24 @@ impl From<KeyError> for ApiError {
     }
 }
 
+impl From<WebhookError> for ApiError {
+    fn from(error: WebhookError) -> Self {
+        match error {
+            WebhookError::NotFound(id) => ApiError::EndpointNotFound(id.to_string()),
+            // A URL the service will not call is an invalid `url`.
+            WebhookError::Refused(refused) => {
+                let code = match refused {
+                    RefusedDestination::Private { .. } => "private_address",
+                    RefusedDestination::Unresolvable(_) => "unresolvable",
+                };
+                ApiError::Validation(vec![FieldError::new("url", code, refused.to_string())])
+            }
+            WebhookError::Repository(e) => e.into(),
+            other @ WebhookError::NoRandomness(_) => ApiError::Internal(Box::new(other)),
+        }
+    }
+}
+
 impl From<RepositoryError> for ApiError {
     fn from(error: RepositoryError) -> Self {
         match error {
@@ -277,7 +297,7 @@ impl ApiError {
                 problem.header = Some((header::WWW_AUTHENTICATE, challenge));
                 problem
             }
-            ApiError::OrderNotFound(_) | ApiError::KeyNotFound(_) => {
+            ApiError::OrderNotFound(_) | ApiError::KeyNotFound(_) | ApiError::EndpointNotFound(_) => {
                 Problem::new(S::NOT_FOUND, Code::NotFound, "Not found", self.to_string())
             }
             ApiError::RouteNotFound => Problem::for_status(S::NOT_FOUND),

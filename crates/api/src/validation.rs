@@ -16,7 +16,8 @@ pub struct FieldError {
     /// JSON path, e.g. `items[0].quantity`; empty for the body itself.
     pub field: String,
     /// Stable machine-readable code: `required`, `type`, `unknown_field`, `length`, `range`,
-    /// `email`, `pattern`, `control_characters`, `one_of`.
+    /// `email`, `pattern`, `control_characters`, `one_of`; for a webhook `url`,
+    /// `private_address` or `unresolvable`.
     pub code: &'static str,
     /// For people.
     pub message: String,
@@ -142,6 +143,17 @@ impl<'a> ObjectReader<'a> {
             }
             other => {
                 self.mistyped(key, "an integer", &other);
+                None
+            }
+        }
+    }
+
+    /// A boolean member.
+    pub fn boolean(&mut self, key: &str) -> Option<bool> {
+        match self.take(key)? {
+            Value::Bool(value) => Some(value),
+            other => {
+                self.mistyped(key, "a boolean", &other);
                 None
             }
         }

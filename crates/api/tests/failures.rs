@@ -13,8 +13,9 @@ use api::AppState;
 use async_trait::async_trait;
 use domain::memory::InMemoryStore;
 use domain::{
-    CreateOutcome, KeyRing, KeyService, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderService, Page,
-    RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
+    CreateOutcome, DestinationPolicy, KeyRing, KeyService, ListQuery, Order, OrderCreation, OrderId, OrderRepository,
+    OrderService, Page, RecordedEvent, RefusedDestination, RepositoryError, StatusUpdate, Timestamp, WebhookService,
+    WebhookUrl,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -72,6 +73,16 @@ impl OrderRepository for FaultyRepository {
     }
 }
 
+/// Lets every webhook URL through: no endpoint is registered here.
+struct Anywhere;
+
+#[async_trait]
+impl DestinationPolicy for Anywhere {
+    async fn check(&self, _: &WebhookUrl) -> Result<(), RefusedDestination> {
+        Ok(())
+    }
+}
+
 /// Log lines written during the test, to check what the operator sees.
 #[derive(Clone, Default)]
 struct Logs(Arc<Mutex<Vec<u8>>>);
@@ -103,7 +114,8 @@ async fn serve(fault: Fault) -> (String, String) {
     let keys = KeyService::new(Arc::new(InMemoryStore::default()), Arc::new(KeyRing::default()));
     let key = keys.issue_first().await.unwrap().unwrap().secret;
     let orders = OrderService::new(Arc::new(FaultyRepository(fault)));
-    let state = AppState { orders, keys, body_timeout: Duration::from_secs(5) };
+    let webhooks = WebhookService::new(Arc::new(InMemoryStore::default()), Arc::new(Anywhere));
+    let state = AppState { orders, keys, webhooks, body_timeout: Duration::from_secs(5) };
     let server =
         HttpServer::new(move || api::app(state.clone())).workers(1).disable_signals().bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", server.addrs()[0]);

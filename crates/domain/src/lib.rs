@@ -94,5 +94,7 @@ pub use service::{OrderError, OrderService, Placed, Precondition};
 pub use signature::{SignatureError, SigningSecret, signature_header, verify_signature};
 pub use status::{OrderStatus, TransitionError, UnknownStatus};
 pub use time::Timestamp;
-pub use webhook::EndpointId;
+pub use webhook::{
+    EndpointId, StoredEndpoint, Subscriptions, WebhookEndpoint, WebhookEndpointRepository, WebhookError, WebhookService,
+};
 pub use webhook_url::{DestinationPolicy, RefusedDestination, WebhookUrl, is_public_address};

@@ -25,6 +25,7 @@ use crate::ports::{
     StatusUpdate,
 };
 use crate::time::Timestamp;
+use crate::webhook::{EndpointId, StoredEndpoint, WebhookEndpoint, WebhookEndpointRepository};
 
 /// Orders, idempotency keys and the email outbox in memory.
 ///
@@ -74,6 +75,8 @@ struct State {
     outbox: HashMap<OrderId, Queued>,
     api_keys: Vec<StoredKey>,
     events: Vec<RecordedEvent>,
+    /// Deleted ones are dropped: nothing here keeps their deliveries.
+    endpoints: Vec<StoredEndpoint>,
 }
 
 #[derive(Debug)]
@@ -332,6 +335,41 @@ impl State {
     }
 }
 
+#[async_trait]
+impl WebhookEndpointRepository for InMemoryStore {
+    async fn create(&self, endpoint: &StoredEndpoint) -> Result<(), RepositoryError> {
+        self.state().endpoints.push(endpoint.clone());
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<WebhookEndpoint>, RepositoryError> {
+        Ok(self.state().endpoints.iter().map(|stored| stored.endpoint.clone()).collect())
+    }
+
+    async fn get(&self, id: EndpointId) -> Result<Option<WebhookEndpoint>, RepositoryError> {
+        Ok(self.state().endpoints.iter().find(|s| s.endpoint.id == id).map(|s| s.endpoint.clone()))
+    }
+
+    async fn set_enabled(
+        &self,
+        id: EndpointId,
+        enabled: bool,
+        at: Timestamp,
+    ) -> Result<Option<WebhookEndpoint>, RepositoryError> {
+        let mut state = self.state();
+        let Some(stored) = state.endpoints.iter_mut().find(|s| s.endpoint.id == id) else { return Ok(None) };
+        (stored.endpoint.enabled, stored.endpoint.updated_at) = (enabled, at);
+        Ok(Some(stored.endpoint.clone()))
+    }
+
+    async fn delete(&self, id: EndpointId, _: Timestamp) -> Result<bool, RepositoryError> {
+        let mut state = self.state();
+        let before = state.endpoints.len();
+        state.endpoints.retain(|s| s.endpoint.id != id);
+        Ok(state.endpoints.len() < before)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use futures_executor::block_on;
@@ -367,7 +405,7 @@ mod tests {
     }
 
     fn delivery(store: &InMemoryStore, id: OrderId) -> (EmailState, u32) {
-        let order = block_on(store.get(id)).unwrap().unwrap();
+        let order = block_on(OrderRepository::get(store, id)).unwrap().unwrap();
         (order.confirmation_email().state, order.confirmation_email().attempts)
     }
 
@@ -410,7 +448,7 @@ mod tests {
         let claim = block_on(store.claim_due(retry_at, 1, Duration::from_secs(60))).unwrap().remove(0);
         assert!(block_on(store.record_failure(&claim, "refused again", None)).unwrap());
         assert_eq!(delivery(&store, id), (EmailState::Failed, 2));
-        let order = block_on(store.get(id)).unwrap().unwrap();
+        let order = block_on(OrderRepository::get(&store, id)).unwrap().unwrap();
         assert_eq!(order.confirmation_email().last_error.as_deref(), Some("refused again"));
     }
 

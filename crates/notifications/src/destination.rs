@@ -1,8 +1,13 @@
 //! The check made when an endpoint is registered: its host must lead only to
 //! public addresses. The webhook client checks again at each connection.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use domain::{DestinationPolicy, RefusedDestination, WebhookUrl, is_public_address};
+
+/// A registration waits at most this long for DNS.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Refuses URLs that lead to loopback, private or link-local addresses,
 /// unless told to allow them (`WEBHOOK_ALLOW_PRIVATE=true`: tests, local set-ups).
@@ -30,8 +35,11 @@ impl DestinationPolicy for DestinationGuard {
             return if is_public_address(ip) { Ok(()) } else { Err(private(ip)) };
         }
         let unresolvable = || RefusedDestination::Unresolvable(host.to_owned());
-        let mut addresses =
-            tokio::net::lookup_host((host, url.port_or_default())).await.map_err(|_| unresolvable())?.peekable();
+        let lookup = tokio::net::lookup_host((host, url.port_or_default()));
+        let mut addresses = match tokio::time::timeout(RESOLVE_TIMEOUT, lookup).await {
+            Ok(Ok(addresses)) => addresses.peekable(),
+            Ok(Err(_)) | Err(_) => return Err(unresolvable()),
+        };
         if addresses.peek().is_none() {
             return Err(unresolvable());
         }

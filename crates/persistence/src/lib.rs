@@ -25,6 +25,7 @@ mod schema;
 mod sql_types;
 mod sqlite;
 mod url;
+mod webhook_endpoints;
 
 pub use api_keys::SqlApiKeyRepository;
 pub use database::{Database, MigrationError, OpenError};
@@ -32,3 +33,4 @@ pub use orders::SqlOrderRepository;
 pub use outbox::SqlEmailOutbox;
 pub use pool::PoolOptions;
 pub use url::{DatabaseUrl, UnsupportedUrl};
+pub use webhook_endpoints::SqlWebhookEndpointRepository;

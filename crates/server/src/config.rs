@@ -32,6 +32,7 @@ pub const VARIABLES: &[&str] = &[
     "MAIL_LEASE_SECS",
     "IDEMPOTENCY_TTL_SECS",
     "SHUTDOWN_TIMEOUT_SECS",
+    "WEBHOOK_ALLOW_PRIVATE",
 ];
 
 /// A setting that cannot be used, named so the operator can fix it.
@@ -111,6 +112,10 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests and sends may take to finish.
     pub shutdown_timeout: Duration,
+    /// `WEBHOOK_ALLOW_PRIVATE`: whether webhook endpoints may be on loopback,
+    /// private or link-local addresses (tests, a local set-up); off, the
+    /// service cannot be made to call into its own network.
+    pub webhook_allow_private: bool,
 }
 
 impl Settings {
@@ -175,6 +180,11 @@ impl Settings {
             },
             idempotency_ttl: Duration::from_secs(env.number("IDEMPOTENCY_TTL_SECS", 86_400, 1..=31_536_000)?),
             shutdown_timeout: Duration::from_secs(env.number("SHUTDOWN_TIMEOUT_SECS", 10, 0..=3600)?),
+            webhook_allow_private: match env.text("WEBHOOK_ALLOW_PRIVATE", "false").as_str() {
+                "true" => true,
+                "false" => false,
+                other => return Err(ConfigError::new("WEBHOOK_ALLOW_PRIVATE", other, "must be true or false")),
+            },
         })
     }
 }

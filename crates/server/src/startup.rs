@@ -7,8 +7,11 @@ use std::time::Duration;
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context as _;
 use api::AppState;
-use domain::{EmailSender, EventFormat, IssuedKey, KeyRing, KeyService, OrderRepository, OrderService};
-use notifications::{CancellationToken, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer};
+use domain::{
+    DestinationPolicy, EmailSender, EventFormat, IssuedKey, KeyRing, KeyService, OrderRepository, OrderService,
+    WebhookService,
+};
+use notifications::{CancellationToken, DestinationGuard, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer};
 use persistence::Database;
 use tokio::task::JoinHandle;
 
@@ -98,6 +101,7 @@ impl Application {
         // Each HTTP worker gets its own share of the pool (see Database::with_own_pool).
         let per_worker = (settings.pool.max_size / u32::try_from(workers).unwrap_or(u32::MAX)).max(1);
         let body_timeout = settings.http.body_timeout;
+        let destinations: Arc<dyn DestinationPolicy> = Arc::new(DestinationGuard::new(settings.webhook_allow_private));
         let options =
             ServeOptions { limits: settings.http.clone(), workers, shutdown_timeout: settings.shutdown_timeout };
         let server = http_server::serve(listener, options, move || {
@@ -109,7 +113,8 @@ impl Application {
             }
             let orders = OrderService::new(repository).with_idempotency_ttl(ttl);
             let keys = KeyService::new(Arc::new(pool.api_keys()), ring.clone());
-            api::app(AppState { orders, keys, body_timeout })
+            let webhooks = WebhookService::new(Arc::new(pool.webhook_endpoints()), destinations.clone());
+            api::app(AppState { orders, keys, webhooks, body_timeout })
         })
         .context("could not start the HTTP server")?;
         tracing::info!(address = %settings.bind_addr, port, "listening");

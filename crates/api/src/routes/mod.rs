@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod docs;
 pub mod health;
 pub mod orders;
+pub mod webhook_endpoints;
 
 use actix_web::{HttpResponse, guard, web};
 
@@ -67,6 +68,12 @@ routes! {
     "/orders/{id}/events" => [get => orders::list_events],
     "/api-keys" => [get => api_keys::list_keys, post => api_keys::create_key],
     "/api-keys/{id}" => [delete => api_keys::revoke_key],
+    "/webhook-endpoints" => [get => webhook_endpoints::list_endpoints, post => webhook_endpoints::create_endpoint],
+    "/webhook-endpoints/{id}" => [
+        get => webhook_endpoints::get_endpoint,
+        patch => webhook_endpoints::update_endpoint,
+        delete => webhook_endpoints::delete_endpoint,
+    ],
     "/health/live" => [get => health::live],
     "/health/ready" => [get => health::ready],
     "/openapi.json" => [get => docs::openapi_json],
