@@ -9,9 +9,11 @@ database all local):
   4. pgbench, same concurrency, on an identical fresh database, running the
      SQL the service runs per order (pgbench_create.sql) and per list
      (pgbench_list.sql);
-and measures the server's peak RSS, how long the email queue takes to drain
-after the create run, and start-up time on a fresh SQLite file. Prints one
-table and writes target/bench/latest.json.
+  5. POST /orders on PostgreSQL again, with one webhook endpoint on a local
+     receiver subscribed to order.created;
+and measures the server's peak RSS, how long the email queue (and, in 5, the
+webhook queue) takes to drain after the create run, and start-up time on a
+fresh SQLite file. Prints one table and writes target/bench/latest.json.
 """
 
 import json
@@ -23,8 +25,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,9 +85,9 @@ def ready(port):
 class Server:
     """The release binary, started with `database`, stopped with SIGTERM."""
 
-    def __init__(self, database):
+    def __init__(self, database, **extra_env):
         self.port = free_port()
-        env = dict(os.environ, **SERVER_ENV, DATABASE_URL=database, BIND_ADDR=f"127.0.0.1:{self.port}")
+        env = dict(os.environ, **SERVER_ENV, **extra_env, DATABASE_URL=database, BIND_ADDR=f"127.0.0.1:{self.port}")
         self.log = open(OUT / f"server-{self.port}.log", "w")
         self.started = time.perf_counter()
         self.process = subprocess.Popen([BINARY], env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=OUT)
@@ -111,6 +115,45 @@ class Server:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
         self.log.close()
+
+
+class Receiver:
+    """A local webhook receiver: answers every POST with 204 and counts them."""
+
+    def __init__(self):
+        self.received = 0
+        lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    receiver.received += 1
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/orders"
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def subscribe(server, url, events):
+    body = json.dumps({"url": url, "events": events}).encode()
+    request = urllib.request.Request(server.url("/webhook-endpoints"), data=body, method="POST", headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {server.key}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201, response.status
 
 
 def wrk(url, seconds, script=None, key=None):
@@ -151,9 +194,9 @@ def migrate(url):
         run("psql", url, "-Xq", "-v", "ON_ERROR_STOP=1", "-f", str(up))
 
 
-def drain_seconds(url, end_of_load):
+def drain_seconds(url, end_of_load, table="email_outbox"):
     """Waits for the queue to empty; returns seconds since the load ended."""
-    while int(psql("SELECT count(*) FROM email_outbox WHERE state = 'pending'", url)) > 0:
+    while int(psql(f"SELECT count(*) FROM {table} WHERE state = 'pending'", url)) > 0:
         if time.perf_counter() - end_of_load > 120:
             return float("inf")
         time.sleep(0.01)
@@ -201,6 +244,22 @@ def main():
     results["peak_rss_mib"] = server.peak_rss_mib()
     server.stop()
 
+    print(f"bench: service, PostgreSQL, POST /orders for {CREATE_SECONDS} s, a webhook endpoint subscribed")
+    webhooks_url = fresh_database("orders_bench_webhooks")
+    server = Server(webhooks_url, WEBHOOK_ALLOW_PRIVATE="true")
+    receiver = Receiver()
+    subscribe(server, receiver.url(), ["order.created"])
+    results["pg_create_webhook"] = wrk(server.url("/orders"), CREATE_SECONDS, "create.lua", server.key)
+    end = time.perf_counter()
+    results["pg_create_webhook"]["queue_at_end"] = int(
+        psql("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'", webhooks_url))
+    results["webhook_drain_s"] = drain_seconds(webhooks_url, end, "webhook_deliveries")
+    results["webhooks_created"] = int(psql("SELECT count(*) FROM orders", webhooks_url))
+    results["webhooks_received"] = receiver.received
+    results["webhooks_failed"] = int(psql("SELECT count(*) FROM webhook_deliveries WHERE state = 'failed'", webhooks_url))
+    server.stop()
+    receiver.stop()
+
     print(f"bench: service, SQLite, POST /orders for {CREATE_SECONDS} s")
     with tempfile.TemporaryDirectory(dir=OUT) as folder:
         server = Server(f"sqlite://{folder}/orders.db")
@@ -214,7 +273,7 @@ def main():
     results["pgbench_create"] = pgbench(baseline_url, "pgbench_create.sql", CREATE_SECONDS)
     psql("ANALYZE", baseline_url)
     results["pgbench_list"] = pgbench(baseline_url, "pgbench_list.sql", LIST_SECONDS)
-    for name in ("orders_bench_service", "orders_bench_baseline"):
+    for name in ("orders_bench_service", "orders_bench_baseline", "orders_bench_webhooks"):
         psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     results["create_ratio"] = results["pg_create"]["rps"] / results["pgbench_create"]["rps"]
@@ -228,6 +287,7 @@ def main():
 def print_table(r):
     rows = [
         ("create, PostgreSQL (service)", r["pg_create"]),
+        ("create, PostgreSQL, webhook subscribed (service)", r["pg_create_webhook"]),
         ("create, PostgreSQL (pgbench)", r["pgbench_create"]),
         ("list 50, PostgreSQL (service)", r["pg_list"]),
         ("list 50, PostgreSQL (pgbench)", r["pgbench_list"]),
@@ -246,6 +306,10 @@ def print_table(r):
     print(f"| emails pending when the create run ended | {r['pg_create']['queue_at_end']} | |")
     print(f"| queue empty after the create run | {r['email_drain_s']:.2f} s | ≤ 2 s |")
     print(f"| last email sent after last order created | {r['email_last_sent_after_last_create_s']:.2f} s | |")
+    print(f"| webhooks pending when the create run ended | {r['pg_create_webhook']['queue_at_end']} | |")
+    print(f"| webhook queue empty after the create run | {r['webhook_drain_s']:.2f} s | |")
+    print(f"| webhooks received / orders created / failed | {r['webhooks_received']} / {r['webhooks_created']} / "
+          f"{r['webhooks_failed']} | all / all / 0 |")
     print(f"| server peak RSS (PostgreSQL create + list) | {r['peak_rss_mib']:.1f} MiB | ≤ 64 MiB |")
     print(f"| server peak RSS (SQLite create) | {r['sqlite_peak_rss_mib']:.1f} MiB | ≤ 64 MiB |")
     print(f"| start-up to ready, fresh SQLite (median of 5) | {r['startup_ms']:.0f} ms | ≤ 300 ms |")
