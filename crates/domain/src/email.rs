@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::order::{Order, OrderId};
+use crate::parse::ParseError;
 use crate::time::Timestamp;
 
 /// Delivery state of an order's confirmation email.
@@ -18,6 +19,14 @@ pub enum EmailState {
 }
 
 impl EmailState {
+    /// Every state.
+    pub const ALL: [EmailState; 3] = [EmailState::Pending, EmailState::Sent, EmailState::Failed];
+
+    /// A state by its name, as a client writes it.
+    pub fn parse(name: &str) -> Result<Self, ParseError> {
+        Self::ALL.into_iter().find(|state| state.as_str() == name).ok_or(ParseError::OneOf("pending, sent, failed"))
+    }
+
     /// The lower-case name used on the wire and in storage.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,10 +47,7 @@ impl FromStr for EmailState {
     type Err = crate::order::CorruptRecord;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [EmailState::Pending, EmailState::Sent, EmailState::Failed]
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or(crate::order::CorruptRecord("unknown email state"))
+        Self::parse(s).map_err(|_| crate::order::CorruptRecord("unknown delivery state"))
     }
 }
 

@@ -74,13 +74,16 @@ pub use api_key::{
     StoredKey, Token,
 };
 pub use customer::{CustomerEmail, CustomerName};
-pub use delivery::{DeliveryId, DeliveryKind};
+pub use delivery::{
+    Delivery, DeliveryError, DeliveryId, DeliveryKind, DeliveryPage, DeliveryQuery, DeliveryRepository,
+    DeliveryService, DeliveryState, DeliveryTarget, RetryOutcome,
+};
 pub use email::{EmailDelivery, EmailMessage, EmailState};
 pub use event::{Cause, Change, EventFormat, EventId, EventType, OrderEvent, RecordedEvent};
 pub use idempotency::{Answer, CreateOutcome, IdempotencyKey, IdempotencyRecord, IdempotentRequest};
 pub use item::{NewOrderLine, OrderLine, OrderLines, Quantity, Sku};
 pub use keys::{KeyError, KeyService};
-pub use listing::{Cursor, InvalidCursor, ListQuery, Page, PageSize};
+pub use listing::{Cursor, InvalidCursor, ListQuery, Listed, ListedId, Page, PageSize};
 pub use money::{Currency, Money, UnitPrice};
 pub use order::{
     CorruptRecord, NewOrder, Order, OrderId, StoredDelivery, StoredLine, StoredOrder, TotalOverflow, Version,

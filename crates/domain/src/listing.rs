@@ -1,4 +1,5 @@
-//! Listing orders: page size, filters and the opaque keyset cursor.
+//! Listing newest first: page size, the opaque keyset cursor and pages, for
+//! orders (with their filters here) and for anything else listed that way.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -10,7 +11,7 @@ use crate::parse::{ParseError, check_range};
 use crate::status::OrderStatus;
 use crate::time::Timestamp;
 
-/// How many orders a page holds: 1..=200.
+/// How many items a page holds: 1..=200.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageSize(u8);
 
@@ -31,15 +32,43 @@ impl PageSize {
     }
 }
 
-/// A position in the newest-first order: the last order of the previous page.
+/// The id that breaks ties between equal times in a listing: a UUID
+/// underneath, compared as its bytes (as both databases compare them).
+pub trait ListedId: Copy + Eq + Ord + std::fmt::Debug + From<Uuid> {
+    fn uuid(&self) -> Uuid;
+}
+
+impl ListedId for OrderId {
+    fn uuid(&self) -> Uuid {
+        self.as_uuid()
+    }
+}
+
+/// Something listed newest first, by `created_at` then id.
+pub trait Listed {
+    type Id: ListedId;
+
+    /// Where it stands in the listing.
+    fn position(&self) -> Cursor<Self::Id>;
+}
+
+impl Listed for Order {
+    type Id = OrderId;
+
+    fn position(&self) -> Cursor<OrderId> {
+        Cursor { created_at: self.created_at(), id: self.id() }
+    }
+}
+
+/// A position in the newest-first order: the last item of the previous page.
 ///
 /// The position only; a client repeats its filters with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cursor {
-    /// `created_at` of the last order seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Cursor<Id = OrderId> {
+    /// `created_at` of the last item seen.
     pub created_at: Timestamp,
     /// Its id, to break ties between equal times.
-    pub id: OrderId,
+    pub id: Id,
 }
 
 /// A cursor that was not made by [`Cursor::encode`].
@@ -47,20 +76,15 @@ pub struct Cursor {
 #[error("not a valid cursor")]
 pub struct InvalidCursor;
 
-impl Cursor {
+impl<Id: ListedId> Cursor<Id> {
     const VERSION: u8 = 1;
-
-    /// The position just after `order`.
-    pub fn after(order: &Order) -> Self {
-        Self { created_at: order.created_at(), id: order.id() }
-    }
 
     /// Opaque URL-safe text: a version byte, the time in microseconds and the id.
     pub fn encode(&self) -> String {
         let mut bytes = [0u8; 25];
         bytes[0] = Self::VERSION;
         bytes[1..9].copy_from_slice(&self.created_at.unix_micros().to_be_bytes());
-        bytes[9..].copy_from_slice(self.id.as_uuid().as_bytes());
+        bytes[9..].copy_from_slice(self.id.uuid().as_bytes());
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
@@ -104,22 +128,32 @@ impl ListQuery {
     }
 }
 
-/// One page of orders, newest first.
+/// One page, newest first (of orders unless named).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    pub items: Vec<Order>,
+pub struct Page<T: Listed = Order> {
+    pub items: Vec<T>,
     /// Where the next page starts; `None` when nothing follows.
-    pub next: Option<Cursor>,
+    pub next: Option<Cursor<T::Id>>,
 }
 
-impl Page {
-    /// Builds a page from up to `limit + 1` rows: the extra row only proves that
-    /// a next page exists, so an exactly full last page has no cursor.
-    pub fn from_overfetched(mut rows: Vec<Order>, limit: PageSize) -> Self {
+impl<T: Listed> Page<T> {
+    /// Builds a page from up to `limit + 1` rows, newest first: the extra row
+    /// only proves that a next page exists, so an exactly full last page has
+    /// no cursor.
+    pub fn from_overfetched(mut rows: Vec<T>, limit: PageSize) -> Self {
         let more = rows.len() > limit.get();
         rows.truncate(limit.get());
-        let next = if more { rows.last().map(Cursor::after) } else { None };
+        let next = if more { rows.last().map(Listed::position) } else { None };
         Self { items: rows, next }
+    }
+
+    /// Builds a page from the rows of several sources, each its up to
+    /// `limit + 1` newest after the same cursor and filters: the `limit + 1`
+    /// newest of them all are the ones a single source would have given.
+    pub fn from_merged(mut rows: Vec<T>, limit: PageSize) -> Self {
+        rows.sort_unstable_by_key(|row| std::cmp::Reverse(row.position()));
+        rows.truncate(limit.get() + 1);
+        Self::from_overfetched(rows, limit)
     }
 }
 
@@ -141,15 +175,15 @@ mod tests {
             bytes[1..9].copy_from_slice(&micros.to_be_bytes());
             URL_SAFE_NO_PAD.encode(bytes)
         };
-        assert_eq!(Cursor::decode(&far(i64::MAX / 2)), Err(InvalidCursor));
-        assert_eq!(Cursor::decode(&far(i64::MIN / 2)), Err(InvalidCursor));
-        assert!(Cursor::decode(&far(0)).is_ok());
+        assert_eq!(Cursor::<OrderId>::decode(&far(i64::MAX / 2)), Err(InvalidCursor));
+        assert_eq!(Cursor::<OrderId>::decode(&far(i64::MIN / 2)), Err(InvalidCursor));
+        assert!(Cursor::<OrderId>::decode(&far(0)).is_ok());
     }
 
     #[test]
     fn garbage_cursors_are_refused() {
         for bad in ["", "abc", "!!!!", &"A".repeat(34), &URL_SAFE_NO_PAD.encode([2u8; 25])] {
-            assert_eq!(Cursor::decode(bad), Err(InvalidCursor), "{bad}");
+            assert_eq!(Cursor::<OrderId>::decode(bad), Err(InvalidCursor), "{bad}");
         }
     }
 

@@ -15,10 +15,14 @@ use async_trait::async_trait;
 use futures_util::task::AtomicWaker;
 
 use crate::api_key::{ApiKey, ApiKeyId, StoredKey};
+use crate::delivery::{
+    Delivery, DeliveryId, DeliveryKind, DeliveryPage, DeliveryQuery, DeliveryRepository, DeliveryState, DeliveryTarget,
+    RetryOutcome,
+};
 use crate::email::{EmailMessage, EmailState};
 use crate::event::{Cause, Change, EventFormat, EventId, OrderEvent, RecordedEvent};
 use crate::idempotency::{CreateOutcome, IdempotencyRecord};
-use crate::listing::{ListQuery, Page};
+use crate::listing::{ListQuery, Listed as _, Page};
 use crate::order::{Order, OrderId};
 use crate::ports::{
     ApiKeyRepository, ClaimedEmail, EmailOutbox, EmailQueueing, OrderCreation, OrderRepository, RepositoryError,
@@ -326,7 +330,64 @@ impl ApiKeyRepository for InMemoryStore {
     }
 }
 
+/// Confirmation emails only: this store has no webhooks.
+#[async_trait]
+impl DeliveryRepository for InMemoryStore {
+    async fn list(&self, query: &DeliveryQuery) -> Result<DeliveryPage, RepositoryError> {
+        if !query.includes(DeliveryKind::Email) {
+            return Ok(DeliveryPage::from_overfetched(Vec::new(), query.limit));
+        }
+        let state = self.state();
+        let mut rows: Vec<Delivery> = state
+            .orders
+            .keys()
+            .filter(|id| query.order_id.is_none_or(|wanted| wanted == **id))
+            .filter_map(|id| state.email_delivery(*id))
+            .filter(|d| query.state.is_none_or(|wanted| d.state == wanted))
+            .filter(|d| query.after.is_none_or(|after| d.position() < after))
+            .collect();
+        rows.sort_unstable_by_key(|d| std::cmp::Reverse(d.position()));
+        rows.truncate(query.limit.get() + 1);
+        Ok(DeliveryPage::from_overfetched(rows, query.limit))
+    }
+
+    async fn retry(&self, id: DeliveryId, now: Timestamp) -> Result<RetryOutcome, RepositoryError> {
+        let mut state = self.state();
+        let order_id = OrderId::from(id.as_uuid());
+        let Some(order) = state.orders.get_mut(&order_id) else { return Ok(RetryOutcome::NotFound) };
+        if order.confirmation_email().state != DeliveryState::Failed {
+            let current = state.email_delivery(order_id);
+            return Ok(current.map_or(RetryOutcome::NotFound, RetryOutcome::NotFailed));
+        }
+        order.delivery_mut().state = DeliveryState::Pending;
+        let message = EmailMessage::confirmation(order);
+        state.outbox.insert(order_id, Queued { message, available_at: now });
+        let requeued = state.email_delivery(order_id);
+        drop(state);
+        self.email_queued.store(true, Ordering::Release);
+        self.dispatcher.wake();
+        Ok(requeued.map_or(RetryOutcome::NotFound, RetryOutcome::Requeued))
+    }
+}
+
 impl State {
+    /// An order's confirmation email as a delivery.
+    fn email_delivery(&self, id: OrderId) -> Option<Delivery> {
+        let order = self.orders.get(&id)?;
+        let email = order.confirmation_email();
+        Some(Delivery {
+            id: id.into(),
+            order_id: id,
+            target: DeliveryTarget::Email { recipient: order.customer_email().as_str().to_owned() },
+            state: email.state,
+            attempts: email.attempts,
+            last_error: email.last_error.clone(),
+            created_at: order.created_at(),
+            available_at: self.outbox.get(&id).map_or(order.created_at(), |queued| queued.available_at),
+            sent_at: email.sent_at,
+        })
+    }
+
     /// Whether `email`'s claim is the latest one of a still queued email.
     fn claim_is_current(&self, email: &ClaimedEmail) -> bool {
         let id = email.message.order_id;
@@ -450,6 +511,37 @@ mod tests {
         assert_eq!(delivery(&store, id), (EmailState::Failed, 2));
         let order = block_on(OrderRepository::get(&store, id)).unwrap().unwrap();
         assert_eq!(order.confirmation_email().last_error.as_deref(), Some("refused again"));
+    }
+
+    #[test]
+    fn a_failed_email_is_retried_with_one_more_attempt() {
+        use crate::delivery::{DeliveryQuery, DeliveryRepository, RetryOutcome};
+        use crate::listing::PageSize;
+
+        let store = InMemoryStore::default();
+        let id = create(&store, EmailQueueing::Shared);
+        let now = Timestamp::now();
+        let not_failed = block_on(DeliveryRepository::retry(&store, id.into(), now)).unwrap();
+        assert!(matches!(not_failed, RetryOutcome::NotFailed(d) if d.state == EmailState::Pending));
+        let claim = block_on(store.claim_due(now, 1, Duration::from_secs(60))).unwrap().remove(0);
+        block_on(store.record_failure(&claim, "refused", None)).unwrap();
+        let RetryOutcome::Requeued(retried) = block_on(DeliveryRepository::retry(&store, id.into(), now)).unwrap()
+        else {
+            panic!("not requeued")
+        };
+        assert_eq!((retried.state, retried.attempts, retried.next_attempt_at()), (EmailState::Pending, 1, Some(now)));
+        let claim = block_on(store.claim_due(now, 1, Duration::from_secs(60))).unwrap().remove(0);
+        assert_eq!(claim.attempt, 2);
+        let unknown = block_on(DeliveryRepository::retry(&store, OrderId::generate().into(), now)).unwrap();
+        assert_eq!(unknown, RetryOutcome::NotFound);
+
+        let mut query = DeliveryQuery::first_page(PageSize::parse(1).unwrap());
+        query.state = Some(EmailState::Pending);
+        let page = block_on(DeliveryRepository::list(&store, &query)).unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!(page.next, None);
+        query.kind = Some(crate::delivery::DeliveryKind::Webhook);
+        assert!(block_on(DeliveryRepository::list(&store, &query)).unwrap().items.is_empty());
     }
 
     #[test]
