@@ -7,6 +7,7 @@ use domain::EventFormat;
 use tokio::sync::Notify;
 
 use crate::api_keys::SqlApiKeyRepository;
+use crate::deliveries::SqlDeliveryRepository;
 use crate::orders::SqlOrderRepository;
 use crate::outbox::SqlEmailOutbox;
 use crate::pool::PoolOptions;
@@ -113,6 +114,11 @@ impl Database {
     /// The API keys.
     pub fn api_keys(&self) -> SqlApiKeyRepository {
         SqlApiKeyRepository::new(self.clone())
+    }
+
+    /// The deliveries of both outboxes, as an operator sees and retries them.
+    pub fn deliveries(&self) -> SqlDeliveryRepository {
+        SqlDeliveryRepository::new(self.clone())
     }
 
     /// The email outbox; it writes the emails' events down with `format`.

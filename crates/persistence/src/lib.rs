@@ -11,6 +11,7 @@ mod operation;
 
 mod api_keys;
 mod database;
+mod deliveries;
 mod dialect;
 mod error;
 #[macro_use]
@@ -29,6 +30,7 @@ mod webhook_endpoints;
 
 pub use api_keys::SqlApiKeyRepository;
 pub use database::{Database, MigrationError, OpenError};
+pub use deliveries::SqlDeliveryRepository;
 pub use orders::SqlOrderRepository;
 pub use outbox::SqlEmailOutbox;
 pub use pool::PoolOptions;
