@@ -11,6 +11,7 @@ mod extract;
 mod idempotency;
 mod middleware;
 mod openapi;
+mod paging;
 mod problem;
 mod problem_response;
 mod request_id;
@@ -24,7 +25,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{NormalizePath, TrailingSlash, from_fn};
 use actix_web::{App, HttpResponse, web};
-use domain::{KeyService, OrderService, WebhookService};
+use domain::{DeliveryService, KeyService, OrderService, WebhookService};
 
 use crate::problem::ApiError;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub keys: KeyService,
     /// Webhook endpoints.
     pub webhooks: WebhookService,
+    /// What the outboxes hold, for operators.
+    pub deliveries: DeliveryService,
     /// How long a client may take to send a request body (a slow-body guard;
     /// the request head has its own time-out in the server).
     pub body_timeout: std::time::Duration,

@@ -15,7 +15,7 @@ use crate::dto::{
 };
 use crate::event_format::{EventBody, EventData, EventListBody, EventRequest, EventTypeName};
 use crate::problem::ProblemBody;
-use crate::routes::{api_keys, health, orders, webhook_endpoints};
+use crate::routes::{api_keys, deliveries, health, orders, webhook_endpoints};
 use crate::validation::FieldError;
 
 /// The document served at `/openapi.json`.
@@ -44,6 +44,8 @@ use crate::validation::FieldError;
         webhook_endpoints::get_endpoint,
         webhook_endpoints::update_endpoint,
         webhook_endpoints::delete_endpoint,
+        deliveries::list_deliveries,
+        deliveries::retry_delivery,
         orders::create_order,
         orders::list_orders,
         orders::get_order,
@@ -83,11 +85,16 @@ use crate::validation::FieldError;
         webhook_endpoints::EndpointBody,
         webhook_endpoints::RegisteredEndpointBody,
         webhook_endpoints::EndpointListBody,
+        deliveries::DeliveryKindName,
+        deliveries::DeliveryStateName,
+        deliveries::DeliveryBody,
+        deliveries::DeliveryListBody,
     )),
     tags(
         (name = "orders", description = "Orders and their status"),
         (name = "api-keys", description = "API keys and their scopes (scope `admin`)"),
         (name = "webhooks", description = "Endpoints that order events are sent to, signed (scope `admin`)"),
+        (name = "deliveries", description = "Emails and webhooks the outboxes hold, and retrying failed ones (scope `admin`)"),
         (name = "health", description = "Liveness and readiness"),
     ),
     modifiers(&Conventions)
@@ -105,9 +112,12 @@ const PROBLEMS: &[(u16, &str)] = &[
         "`unauthenticated`: no `Authorization: Bearer <key>`, or a malformed, unknown or revoked key (the same answer for each)",
     ),
     (403, "`insufficient_scope`: the key is valid but lacks the scope the operation needs; `detail` names it"),
-    (404, "`not_found`: no such order, key or webhook endpoint (a malformed id too)"),
+    (404, "`not_found`: no such order, key, webhook endpoint or delivery (a malformed id too)"),
     (408, "`request_timeout`: the body did not arrive in time"),
-    (409, "`invalid_transition`: the lifecycle forbids this change; `detail` names both states"),
+    (
+        409,
+        "`invalid_transition`: the lifecycle forbids this change; `detail` names both states; `delivery_not_failed`: only a failed delivery can be retried; `detail` names its state",
+    ),
     (412, "`precondition_failed`: `If-Match` does not match the current version"),
     (413, "`payload_too_large`: the body is over 64 KiB"),
     (415, "`unsupported_media_type`: the body is not `application/json`"),
@@ -135,6 +145,8 @@ const PROBLEMS_BY_OPERATION: &[(&str, &[u16])] = &[
     ("get_webhook_endpoint", &[404, 500, 503]),
     ("update_webhook_endpoint", &[400, 404, 408, 413, 415, 422, 500, 503]),
     ("delete_webhook_endpoint", &[404, 500, 503]),
+    ("list_deliveries", &[400, 500, 503]),
+    ("retry_delivery", &[404, 409, 500, 503]),
     ("live", &[]),
     ("ready", &[500, 503]),
 ];
@@ -156,6 +168,8 @@ const SCOPES: &[(&str, Scope)] = &[
     ("get_webhook_endpoint", Scope::Admin),
     ("update_webhook_endpoint", Scope::Admin),
     ("delete_webhook_endpoint", Scope::Admin),
+    ("list_deliveries", Scope::Admin),
+    ("retry_delivery", Scope::Admin),
 ];
 
 /// Request bodies whose unknown members are refused.
@@ -169,7 +183,7 @@ const CLOSED_SCHEMAS: &[&str] = &[
 ];
 
 const BEARER_DESCRIPTION: &str = "An API key, `ord_<id>_<secret>`, sent as `Authorization: Bearer <key>`. \
-                                  Scopes: `orders:read`, `orders:write` (implies `orders:read`), `admin` (keys, webhooks).";
+                                  Scopes: `orders:read`, `orders:write` (implies `orders:read`), `admin` (keys, webhooks, deliveries).";
 
 const REQUEST_ID_DESCRIPTION: &str = "1 to 128 of `[A-Za-z0-9._:-]`. A well-formed incoming id is echoed; \
                                       otherwise the service generates one. Equal to `request_id` in problems.";

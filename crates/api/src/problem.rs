@@ -3,7 +3,10 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use domain::{AccessError, KeyError, OrderError, RefusedDestination, RepositoryError, TransitionError, WebhookError};
+use domain::{
+    AccessError, DeliveryError, KeyError, OrderError, RefusedDestination, RepositoryError, TransitionError,
+    WebhookError,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
@@ -48,6 +51,7 @@ codes! {
     MethodNotAllowed => "method_not_allowed",
     RequestTimeout => "request_timeout",
     InvalidTransition => "invalid_transition",
+    DeliveryNotFailed => "delivery_not_failed",
     PreconditionFailed => "precondition_failed",
     PayloadTooLarge => "payload_too_large",
     UnsupportedMediaType => "unsupported_media_type",
@@ -199,6 +203,10 @@ pub enum ApiError {
     KeyNotFound(String),
     #[error("no webhook endpoint with id {0}")]
     EndpointNotFound(String),
+    #[error("no delivery with id {0}")]
+    DeliveryNotFound(String),
+    #[error("delivery {id} is {state}; only a failed delivery can be retried")]
+    DeliveryNotFailed { id: String, state: &'static str },
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -270,6 +278,18 @@ impl From<WebhookError> for ApiError {
     }
 }
 
+impl From<DeliveryError> for ApiError {
+    fn from(error: DeliveryError) -> Self {
+        match error {
+            DeliveryError::NotFound(id) => ApiError::DeliveryNotFound(id.to_string()),
+            DeliveryError::NotFailed(delivery) => {
+                ApiError::DeliveryNotFailed { id: delivery.id.to_string(), state: delivery.state.as_str() }
+            }
+            DeliveryError::Repository(e) => e.into(),
+        }
+    }
+}
+
 impl From<RepositoryError> for ApiError {
     fn from(error: RepositoryError) -> Self {
         match error {
@@ -297,7 +317,10 @@ impl ApiError {
                 problem.header = Some((header::WWW_AUTHENTICATE, challenge));
                 problem
             }
-            ApiError::OrderNotFound(_) | ApiError::KeyNotFound(_) | ApiError::EndpointNotFound(_) => {
+            ApiError::OrderNotFound(_)
+            | ApiError::KeyNotFound(_)
+            | ApiError::EndpointNotFound(_)
+            | ApiError::DeliveryNotFound(_) => {
                 Problem::new(S::NOT_FOUND, Code::NotFound, "Not found", self.to_string())
             }
             ApiError::RouteNotFound => Problem::for_status(S::NOT_FOUND),
@@ -353,6 +376,9 @@ impl ApiError {
             }
             ApiError::InvalidTransition(_) => {
                 Problem::new(S::CONFLICT, Code::InvalidTransition, "Invalid status transition", self.to_string())
+            }
+            ApiError::DeliveryNotFailed { .. } => {
+                Problem::new(S::CONFLICT, Code::DeliveryNotFailed, "Delivery not failed", self.to_string())
             }
             ApiError::Unavailable(_) => Problem::for_status(S::SERVICE_UNAVAILABLE),
             ApiError::Internal(_) => Problem::for_status(S::INTERNAL_SERVER_ERROR),

@@ -13,9 +13,9 @@ use api::AppState;
 use async_trait::async_trait;
 use domain::memory::InMemoryStore;
 use domain::{
-    CreateOutcome, DestinationPolicy, KeyRing, KeyService, ListQuery, Order, OrderCreation, OrderId, OrderRepository,
-    OrderService, Page, RecordedEvent, RefusedDestination, RepositoryError, StatusUpdate, Timestamp, WebhookService,
-    WebhookUrl,
+    CreateOutcome, DeliveryService, DestinationPolicy, KeyRing, KeyService, ListQuery, Order, OrderCreation, OrderId,
+    OrderRepository, OrderService, Page, RecordedEvent, RefusedDestination, RepositoryError, StatusUpdate, Timestamp,
+    WebhookService, WebhookUrl,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -115,7 +115,8 @@ async fn serve(fault: Fault) -> (String, String) {
     let key = keys.issue_first().await.unwrap().unwrap().secret;
     let orders = OrderService::new(Arc::new(FaultyRepository(fault)));
     let webhooks = WebhookService::new(Arc::new(InMemoryStore::default()), Arc::new(Anywhere));
-    let state = AppState { orders, keys, webhooks, body_timeout: Duration::from_secs(5) };
+    let deliveries = DeliveryService::new(Arc::new(InMemoryStore::default()));
+    let state = AppState { orders, keys, webhooks, deliveries, body_timeout: Duration::from_secs(5) };
     let server =
         HttpServer::new(move || api::app(state.clone())).workers(1).disable_signals().bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", server.addrs()[0]);

@@ -8,8 +8,8 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context as _;
 use api::AppState;
 use domain::{
-    DestinationPolicy, EmailSender, EventFormat, IssuedKey, KeyRing, KeyService, OrderRepository, OrderService,
-    WebhookService,
+    DeliveryService, DestinationPolicy, EmailSender, EventFormat, IssuedKey, KeyRing, KeyService, OrderRepository,
+    OrderService, WebhookService,
 };
 use notifications::{CancellationToken, DestinationGuard, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer};
 use persistence::Database;
@@ -114,7 +114,8 @@ impl Application {
             let orders = OrderService::new(repository).with_idempotency_ttl(ttl);
             let keys = KeyService::new(Arc::new(pool.api_keys()), ring.clone());
             let webhooks = WebhookService::new(Arc::new(pool.webhook_endpoints()), destinations.clone());
-            api::app(AppState { orders, keys, webhooks, body_timeout })
+            let deliveries = DeliveryService::new(Arc::new(pool.deliveries()));
+            api::app(AppState { orders, keys, webhooks, deliveries, body_timeout })
         })
         .context("could not start the HTTP server")?;
         tracing::info!(address = %settings.bind_addr, port, "listening");

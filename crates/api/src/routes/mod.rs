@@ -1,6 +1,7 @@
 //! The route table: the one list of what the app serves.
 
 pub mod api_keys;
+pub mod deliveries;
 pub mod docs;
 pub mod health;
 pub mod orders;
@@ -74,6 +75,8 @@ routes! {
         patch => webhook_endpoints::update_endpoint,
         delete => webhook_endpoints::delete_endpoint,
     ],
+    "/deliveries" => [get => deliveries::list_deliveries],
+    "/deliveries/{id}/retry" => [post => deliveries::retry_delivery],
     "/health/live" => [get => health::live],
     "/health/ready" => [get => health::ready],
     "/openapi.json" => [get => docs::openapi_json],

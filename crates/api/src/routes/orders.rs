@@ -3,7 +3,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::mime;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{Cursor, CustomerEmail, ListQuery, OrderStatus, PageSize, Placed, Precondition, Version};
+use domain::{CustomerEmail, ListQuery, OrderStatus, Placed, Precondition, Version};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -12,6 +12,7 @@ use crate::dto::{ChangeStatusRequest, CreateOrderRequest, OrderBody, OrderListBo
 use crate::event_format::EventListBody;
 use crate::extract::{JsonBody, OrderPath};
 use crate::idempotency::{self, IDEMPOTENT_REPLAYED};
+use crate::paging::page_params;
 use crate::problem::ApiError;
 
 /// Create an order.
@@ -88,14 +89,9 @@ pub struct ListParams {
 impl ListParams {
     fn into_query(self) -> Result<ListQuery, ApiError> {
         let invalid = |what: String| ApiError::InvalidQuery(what);
-        let limit = match self.limit {
-            Some(n) => PageSize::parse(n).map_err(|e| invalid(format!("limit {e}")))?,
-            None => PageSize::DEFAULT,
-        };
+        let (limit, after) = page_params(self.limit, self.cursor.as_deref())?;
         let mut query = ListQuery::first_page(limit);
-        if let Some(cursor) = self.cursor {
-            query.after = Some(Cursor::decode(&cursor).map_err(|e| invalid(format!("cursor: {e}")))?);
-        }
+        query.after = after;
         if let Some(status) = self.status {
             query.status = Some(OrderStatus::parse(&status).map_err(|e| invalid(format!("status {e}")))?);
         }
