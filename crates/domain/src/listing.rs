@@ -188,6 +188,28 @@ mod tests {
     }
 
     #[test]
+    fn merged_rows_page_as_one_source_would() {
+        #[derive(Debug)]
+        struct Row(Cursor);
+        impl Listed for Row {
+            type Id = OrderId;
+            fn position(&self) -> Cursor {
+                self.0
+            }
+        }
+        let now = Timestamp::now();
+        let newest_first: Vec<Cursor> = (0..5)
+            .map(|n| Cursor { created_at: now.plus(std::time::Duration::from_micros(5 - n)), id: OrderId::generate() })
+            .collect();
+        // Two sources, each its newest three, interleaved.
+        let rows = [0, 2, 4, 1, 3].into_iter().map(|n| Row(newest_first[n])).collect();
+        let page = Page::from_merged(rows, PageSize::parse(2).unwrap());
+        let items: Vec<Cursor> = page.items.iter().map(Listed::position).collect();
+        assert_eq!(items, newest_first[..2]);
+        assert_eq!(page.next, Some(newest_first[1]));
+    }
+
+    #[test]
     fn page_size_bounds() {
         assert_eq!(PageSize::parse(1).unwrap().get(), 1);
         assert_eq!(PageSize::parse(200).unwrap().get(), 200);
