@@ -330,7 +330,7 @@ impl ApiKeyRepository for InMemoryStore {
     }
 }
 
-/// Confirmation emails only: this store has no webhooks.
+/// Confirmation emails only: this store keeps endpoints but no webhook deliveries.
 #[async_trait]
 impl DeliveryRepository for InMemoryStore {
     async fn list(&self, query: &DeliveryQuery) -> Result<DeliveryPage, RepositoryError> {
