@@ -116,7 +116,7 @@ const PROBLEMS: &[(u16, &str)] = &[
     (408, "`request_timeout`: the body did not arrive in time"),
     (
         409,
-        "`invalid_transition`: the lifecycle forbids this change; `detail` names both states; `delivery_not_failed`: only a failed delivery can be retried; `detail` names its state",
+        "`invalid_transition`: the lifecycle forbids this change; `detail` names both states; `delivery_not_failed`: only a failed delivery to an existing endpoint can be retried; `detail` says why",
     ),
     (412, "`precondition_failed`: `If-Match` does not match the current version"),
     (413, "`payload_too_large`: the body is over 64 KiB"),

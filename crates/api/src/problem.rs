@@ -205,8 +205,8 @@ pub enum ApiError {
     EndpointNotFound(String),
     #[error("no delivery with id {0}")]
     DeliveryNotFound(String),
-    #[error("delivery {id} is {state}; only a failed delivery can be retried")]
-    DeliveryNotFailed { id: String, state: &'static str },
+    #[error("{0}; only a failed delivery to an existing endpoint can be retried")]
+    DeliveryNotRetryable(String),
     #[error("no resource at this path")]
     RouteNotFound,
     #[error("method not allowed")]
@@ -282,8 +282,8 @@ impl From<DeliveryError> for ApiError {
     fn from(error: DeliveryError) -> Self {
         match error {
             DeliveryError::NotFound(id) => ApiError::DeliveryNotFound(id.to_string()),
-            DeliveryError::NotFailed(delivery) => {
-                ApiError::DeliveryNotFailed { id: delivery.id.to_string(), state: delivery.state.as_str() }
+            refused @ (DeliveryError::NotFailed(_) | DeliveryError::EndpointDeleted(_)) => {
+                ApiError::DeliveryNotRetryable(refused.to_string())
             }
             DeliveryError::Repository(e) => e.into(),
         }
@@ -377,7 +377,7 @@ impl ApiError {
             ApiError::InvalidTransition(_) => {
                 Problem::new(S::CONFLICT, Code::InvalidTransition, "Invalid status transition", self.to_string())
             }
-            ApiError::DeliveryNotFailed { .. } => {
+            ApiError::DeliveryNotRetryable(_) => {
                 Problem::new(S::CONFLICT, Code::DeliveryNotFailed, "Delivery not failed", self.to_string())
             }
             ApiError::Unavailable(_) => Problem::for_status(S::SERVICE_UNAVAILABLE),

@@ -183,6 +183,9 @@ pub enum RetryOutcome {
     Requeued(Delivery),
     /// It is not failed, and was left as it is.
     NotFailed(Delivery),
+    /// A failed webhook delivery whose endpoint was deleted: there is
+    /// nowhere to send it.
+    EndpointDeleted(Delivery),
     NotFound,
 }
 
@@ -210,6 +213,8 @@ pub enum DeliveryError {
     /// Only a failed delivery can be retried.
     #[error("delivery {} is {}, not failed", .0.id, .0.state)]
     NotFailed(Box<Delivery>),
+    #[error("delivery {} cannot be retried: its webhook endpoint was deleted", .0.id)]
+    EndpointDeleted(Box<Delivery>),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -240,6 +245,7 @@ impl DeliveryService {
         match self.repository.retry(id, Timestamp::now()).await? {
             RetryOutcome::Requeued(delivery) => Ok(delivery),
             RetryOutcome::NotFailed(delivery) => Err(DeliveryError::NotFailed(Box::new(delivery))),
+            RetryOutcome::EndpointDeleted(delivery) => Err(DeliveryError::EndpointDeleted(Box::new(delivery))),
             RetryOutcome::NotFound => Err(DeliveryError::NotFound(id)),
         }
     }

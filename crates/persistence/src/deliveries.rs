@@ -12,7 +12,7 @@ use domain::{
 };
 
 use crate::database::Database;
-use crate::schema::{email_outbox, webhook_deliveries};
+use crate::schema::{email_outbox, webhook_deliveries, webhook_endpoints};
 use crate::sql_types::{DbInstant, DbUuid};
 
 /// An email of the outbox, as a delivery.
@@ -213,10 +213,13 @@ impl DeliveryRepository for SqlDeliveryRepository {
             if let Some(email) = email {
                 return Ok(Found::Email(email, requeued == 1));
             }
+            let live_endpoints =
+                webhook_endpoints::table.filter(webhook_endpoints::deleted_at.is_null()).select(webhook_endpoints::id);
             let requeued = diesel::update(
                 webhook_deliveries::table
                     .filter(webhook_deliveries::id.eq(key))
-                    .filter(webhook_deliveries::state.eq(failed)),
+                    .filter(webhook_deliveries::state.eq(failed))
+                    .filter(webhook_deliveries::endpoint_id.eq_any(live_endpoints)),
             )
             .set((webhook_deliveries::state.eq(pending), webhook_deliveries::available_at.eq(DbInstant(now))))
             .execute(conn)
@@ -240,7 +243,12 @@ impl DeliveryRepository for SqlDeliveryRepository {
             }
             Found::Webhook(row, requeued) => {
                 self.db.webhooks_queued(usize::from(requeued));
-                (row.into_delivery()?, requeued)
+                let delivery = row.into_delivery()?;
+                // Failed yet not requeued: only its endpoint can have stopped it.
+                if !requeued && delivery.state == DeliveryState::Failed {
+                    return Ok(RetryOutcome::EndpointDeleted(delivery));
+                }
+                (delivery, requeued)
             }
             Found::Nothing => return Ok(RetryOutcome::NotFound),
         };

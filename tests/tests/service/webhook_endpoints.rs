@@ -189,6 +189,12 @@ async fn deleting_an_endpoint_fails_its_waiting_deliveries(backend: Backend) {
     assert_eq!(app.request(awc::http::Method::DELETE, &path, &[], None).await.status, 204);
     let failed = app.db.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE state = 'failed' AND last_error = 'the webhook endpoint was deleted'").await;
     assert_eq!(failed, 1);
+    let listed = app.get("/deliveries?kind=webhook").await.json();
+    let delivery = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(listed["items"][0]["state"], "failed");
+    let refused = app.post_json(&format!("/deliveries/{delivery}/retry"), &json!({})).await;
+    let problem = refused.problem(409, "delivery_not_failed");
+    assert!(problem["detail"].as_str().unwrap().contains("endpoint was deleted"), "{problem}");
     app.create_order(&sample_order()).await;
     assert_eq!(app.db.count("webhook_deliveries").await, 1, "a deleted endpoint gets nothing new");
 }
