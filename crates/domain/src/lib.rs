@@ -67,6 +67,7 @@ pub mod signature;
 pub mod status;
 pub mod time;
 pub mod webhook;
+pub mod webhook_delivery;
 pub mod webhook_url;
 
 pub use api_key::{
@@ -95,4 +96,5 @@ pub use signature::{SignatureError, SigningSecret, signature_header, verify_sign
 pub use status::{OrderStatus, TransitionError, UnknownStatus};
 pub use time::Timestamp;
 pub use webhook::EndpointId;
+pub use webhook_delivery::{ClaimedWebhook, WebhookOutbox};
 pub use webhook_url::{DestinationPolicy, RefusedDestination, WebhookUrl, is_public_address};

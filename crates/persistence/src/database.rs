@@ -13,6 +13,7 @@ use crate::pool::PoolOptions;
 use crate::postgres::Postgres;
 use crate::sqlite::Sqlite;
 use crate::url::DatabaseUrl;
+use crate::webhook_outbox::SqlWebhookOutbox;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +118,11 @@ impl Database {
     /// The email outbox; it writes the emails' events down with `format`.
     pub fn outbox(&self, format: Arc<dyn EventFormat>) -> SqlEmailOutbox {
         SqlEmailOutbox::new(self.clone(), format)
+    }
+
+    /// The webhook outbox.
+    pub fn webhook_outbox(&self) -> SqlWebhookOutbox {
+        SqlWebhookOutbox::new(self.clone())
     }
 
     /// Tells this process's webhook dispatcher that `queued` deliveries
