@@ -21,3 +21,4 @@ mod outage;
 mod receiver;
 mod setup;
 mod validation;
+mod webhooks;
