@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{ClaimedWebhook, SendError, SigningSecret, Timestamp, WebhookOutbox, WebhookUrl};
-use futures_util::FutureExt as _;
-use futures_util::future::BoxFuture;
-use futures_util::stream::{FuturesUnordered, StreamExt as _};
+use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -52,9 +50,6 @@ impl WebhookSender for WebhookClient {
 pub struct WebhookDispatcherConfig {
     /// Deliveries in flight at most.
     pub concurrency: usize,
-    /// How long a claim keeps other claimers away; past it, a delivery whose
-    /// sender died is claimed again. At least twice `send_timeout`.
-    pub lease: Duration,
     /// Look for due deliveries at least this often even when nothing woke
     /// us (deliveries queued by another process, retries, endpoints enabled again).
     pub sweep_interval: Duration,
@@ -65,7 +60,10 @@ pub struct WebhookDispatcherConfig {
     /// Longest delay between attempts.
     pub backoff_max: Duration,
     /// The client's own time-out; a send that outlives it by a second is
-    /// cut off here, whatever the client does.
+    /// cut off here, whatever the client does. A claim keeps other claimers
+    /// away for twice that, so a send and the recording of its outcome end
+    /// before anyone else may claim it; past it, a delivery whose sender
+    /// died is claimed again.
     pub send_timeout: Duration,
 }
 
@@ -73,7 +71,6 @@ impl Default for WebhookDispatcherConfig {
     fn default() -> Self {
         Self {
             concurrency: 32,
-            lease: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(5),
             max_attempts: 8,
             backoff_base: Duration::from_secs(1),
@@ -88,14 +85,20 @@ const TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
 /// Drains the webhook outbox in the background.
 pub struct WebhookDispatcher {
+    shared: Arc<Shared>,
+}
+
+/// What every delivery's task needs.
+struct Shared {
     outbox: Arc<dyn WebhookOutbox>,
     sender: Arc<dyn WebhookSender>,
     config: WebhookDispatcherConfig,
+    lease: Duration,
 }
 
 impl std::fmt::Debug for WebhookDispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhookDispatcher").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("WebhookDispatcher").field("config", &self.shared.config).finish_non_exhaustive()
     }
 }
 
@@ -106,9 +109,8 @@ impl WebhookDispatcher {
         mut config: WebhookDispatcherConfig,
     ) -> Self {
         config.concurrency = config.concurrency.max(1);
-        // A send and the recording of its outcome end before anyone else may claim it.
-        config.lease = config.lease.max((config.send_timeout + TIMEOUT_GRACE) * 2);
-        Self { outbox, sender, config }
+        let lease = (config.send_timeout + TIMEOUT_GRACE) * 2;
+        Self { shared: Arc::new(Shared { outbox, sender, config, lease }) }
     }
 
     /// Runs until `stop` is cancelled; deliveries in flight then are finished
@@ -118,59 +120,75 @@ impl WebhookDispatcher {
     /// a delivery but before the outcome was stored sends it again after the
     /// lease, with the same event id, by which the receiver drops it.
     pub async fn run(self, stop: CancellationToken) {
-        tracing::info!(config = ?self.config, "webhook dispatcher started");
-        let mut in_flight: FuturesUnordered<BoxFuture<'_, Option<Instant>>> = FuturesUnordered::new();
+        let shared = self.shared;
+        let (config, lease) = (&shared.config, shared.lease);
+        tracing::info!(config = ?config, lease = ?lease, "webhook dispatcher started");
+        // Each delivery is a task of its own: it goes on (and gives its
+        // database connection back) while this loop waits for a claim.
+        let mut in_flight: JoinSet<Option<Instant>> = JoinSet::new();
         // Look at the queue now (deliveries left by an earlier run), on a
         // wake-up, when a slot frees, at each sweep, and when a retry we
         // scheduled is due.
         let mut claim_now = true;
-        let mut next_sweep = Instant::now() + self.config.sweep_interval;
+        let mut next_sweep = Instant::now() + config.sweep_interval;
         let mut next_retry: Option<Instant> = None;
         while !stop.is_cancelled() {
-            let free = self.config.concurrency - in_flight.len();
+            let free = config.concurrency - in_flight.len();
             let now = Instant::now();
             if free > 0 && (claim_now || now >= next_sweep || next_retry.is_some_and(|retry| retry <= now)) {
                 claim_now = false;
-                next_sweep = now + self.config.sweep_interval;
+                next_sweep = now + config.sweep_interval;
                 next_retry = next_retry.filter(|retry| *retry > now);
-                match self.outbox.claim_due(Timestamp::now(), free, self.config.lease).await {
+                match shared.outbox.claim_due(Timestamp::now(), free, lease).await {
                     Ok(claimed) => {
                         // Every free slot taken: more may be waiting.
                         claim_now = claimed.len() == free;
-                        in_flight.extend(claimed.into_iter().map(|delivery| self.deliver(delivery).boxed()));
+                        for delivery in claimed {
+                            in_flight.spawn(Shared::deliver(shared.clone(), delivery));
+                        }
                     }
                     Err(error) => {
                         tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "could not claim queued webhook deliveries");
                     }
                 }
             }
-            let free = self.config.concurrency - in_flight.len();
+            let free = config.concurrency - in_flight.len();
             let wake_at = next_retry.map_or(next_sweep, |retry| retry.min(next_sweep));
             tokio::select! {
                 () = stop.cancelled() => break,
-                Some(retry) = in_flight.next(), if !in_flight.is_empty() => {
+                Some(ended) = in_flight.join_next(), if !in_flight.is_empty() => {
                     // A slot is free, and the next event of the order just
                     // sent may be due now.
                     claim_now = true;
-                    let mut earliest = retry;
+                    next_retry = earliest_of(next_retry, retry_of(ended));
                     // Take every other send that ended too, so one claim fills their slots.
-                    while let Some(Some(retry)) = in_flight.next().now_or_never() {
-                        earliest = earliest_of(earliest, retry);
+                    while let Some(ended) = in_flight.try_join_next() {
+                        next_retry = earliest_of(next_retry, retry_of(ended));
                     }
-                    next_retry = earliest_of(next_retry, earliest);
                 }
-                () = self.outbox.wait_for_new(), if free > 0 => claim_now = true,
+                () = shared.outbox.wait_for_new(), if free > 0 => claim_now = true,
                 () = tokio::time::sleep_until(wake_at), if free > 0 => {}
             }
         }
-        while in_flight.next().await.is_some() {}
+        while in_flight.join_next().await.is_some() {}
         tracing::info!("webhook dispatcher stopped");
     }
+}
 
+/// When a delivery's task asked to be retried; a task that panicked asks
+/// nothing (its delivery is claimed again after the lease).
+fn retry_of(ended: Result<Option<Instant>, JoinError>) -> Option<Instant> {
+    ended.unwrap_or_else(|error| {
+        tracing::error!(error = %error, "a webhook delivery task failed");
+        None
+    })
+}
+
+impl Shared {
     /// One attempt: posts, records the outcome, and returns when the retry
     /// it scheduled is due, if it did. Its log lines carry the delivery's
     /// ids (never the secret).
-    async fn deliver(&self, delivery: ClaimedWebhook) -> Option<Instant> {
+    async fn deliver(self: Arc<Self>, delivery: ClaimedWebhook) -> Option<Instant> {
         let event_id = delivery.event_id.to_string();
         let span = tracing::info_span!(
             "webhook",
@@ -387,7 +405,6 @@ mod tests {
             backoff_base: Duration::from_millis(10),
             backoff_max: Duration::from_millis(50),
             send_timeout: Duration::from_secs(60),
-            ..WebhookDispatcherConfig::default()
         }
     }
 

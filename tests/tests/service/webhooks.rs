@@ -1,11 +1,12 @@
 //! Webhook delivery: each event posted, signed, to every endpoint subscribed
 //! to its type, in order, retried, given up on, and never in the way of the
-//! emails or of other endpoints.
+//! emails or of other endpoints; across a crash, and across processes.
 
 use std::time::{Duration, Instant};
 
 use harness::{
-    Backend, Behaviour, TestApp, WebhookReceiver, eventually, on_both_backends, sample_order, spawn_app_with,
+    Api, Backend, Behaviour, ServerProcess, TestApp, TestDatabase, WebhookReceiver, eventually, on_both_backends,
+    sample_order, skip_postgres, spawn_app_with, temp_dir,
 };
 use serde_json::{Value, json};
 
@@ -17,14 +18,20 @@ on_both_backends!(
     a_redirect_is_not_followed,
     a_disabled_endpoint_receives_nothing_until_enabled,
     a_private_address_is_refused_at_delivery,
+    a_crash_mid_delivery_loses_no_event,
 );
 
 /// Registers an endpoint for `events`; returns its id and signing secret.
-/// Written as rows, the way the endpoint API stores them.
 async fn subscribe(app: &TestApp, url: &str, events: &[&str]) -> (String, String) {
+    subscribe_in(&app.db, url, events).await
+}
+
+/// [`subscribe`] for servers run as processes: written as rows, the way
+/// the endpoint API stores them.
+async fn subscribe_in(db: &TestDatabase, url: &str, events: &[&str]) -> (String, String) {
     let id = uuid::Uuid::now_v7().to_string();
     let secret = domain::SigningSecret::generate().unwrap().as_str().to_owned();
-    let (now, enabled) = sql_now_and_true(app);
+    let (now, enabled) = sql_now_and_true(db.backend);
     let mut sql = format!(
         "INSERT INTO webhook_endpoints (id, url, secret, enabled, created_at, updated_at) \
          VALUES ('{id}', '{url}', '{secret}', {enabled}, {now}, {now});"
@@ -34,13 +41,13 @@ async fn subscribe(app: &TestApp, url: &str, events: &[&str]) -> (String, String
             "INSERT INTO webhook_subscriptions (event_type, endpoint_id) VALUES ('{event}', '{id}');"
         ));
     }
-    app.db.execute(&sql).await;
+    db.execute(&sql).await;
     (id, secret)
 }
 
 /// The current time and `true`, as each backend's SQL writes them.
-fn sql_now_and_true(app: &TestApp) -> (String, &'static str) {
-    match app.db.backend {
+fn sql_now_and_true(backend: Backend) -> (String, &'static str) {
+    match backend {
         Backend::Postgres => ("now()".to_owned(), "true"),
         Backend::Sqlite => (format!("'{}'", domain::Timestamp::now().to_rfc3339()), "1"),
     }
@@ -207,7 +214,7 @@ async fn a_disabled_endpoint_receives_nothing_until_enabled(backend: Backend) {
 
     // A delivery queued before the endpoint was disabled waits for it.
     let event_id = timeline(&app, order_id).await[0]["id"].as_str().unwrap().to_owned();
-    let (now, _) = sql_now_and_true(&app);
+    let (now, _) = sql_now_and_true(app.db.backend);
     app.db
         .execute(&format!(
             "INSERT INTO webhook_deliveries \
@@ -235,4 +242,113 @@ async fn a_private_address_is_refused_at_delivery(backend: Backend) {
     })
     .await;
     assert!(receiver.received("/inside").is_empty());
+}
+
+/// A server process delivering webhooks with a time-out of `timeout_ms`
+/// (a claim's lease is twice that plus 2 s).
+fn server(dir: &std::path::Path, db: &TestDatabase, timeout_ms: &str) -> ServerProcess {
+    let vars = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("WEBHOOK_TIMEOUT_MS", timeout_ms),
+        ("WEBHOOK_RETRY_BASE_MS", "50"),
+        ("WEBHOOK_MAX_ATTEMPTS", "100"),
+        ("WEBHOOK_SWEEP_INTERVAL_MS", "200"),
+    ];
+    ServerProcess::start(dir, &vars)
+}
+
+/// The `order.created` event ids of these orders, through `api`.
+async fn created_events(api: &Api, orders: &[String]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for order in orders {
+        let events = api.get(&format!("/orders/{order}/events")).await.json();
+        ids.push(events["items"][0]["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+const CRASH_ORDERS: usize = 10;
+
+async fn a_crash_mid_delivery_loses_no_event(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let dir = temp_dir("webhooks");
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer("/crash", Behaviour::Hang);
+    let mut first = server(&dir, &db, "1000");
+    // Ready: the database is migrated.
+    first.wait_ready().await;
+    let (_, secret) = subscribe_in(&db, &receiver.url("/crash"), &["order.created"]).await;
+    let mut orders = Vec::new();
+    for _ in 0..CRASH_ORDERS {
+        orders.push(first.api().create_order(&sample_order()).await["id"].as_str().unwrap().to_owned());
+    }
+    // Every delivery in flight, none answered, when the process dies.
+    receiver.wait_for("/crash", CRASH_ORDERS, WAIT).await;
+    first.signal("KILL");
+    first.wait_exit().await;
+    receiver.answer("/crash", Behaviour::Ok);
+
+    let second = server(&dir, &db, "1000");
+    second.wait_ready().await;
+    eventually("every delivery to be sent", async || {
+        (db.count("webhook_deliveries WHERE state = 'sent'").await == CRASH_ORDERS as i64).then_some(())
+    })
+    .await;
+    let events = created_events(&second.api(), &orders).await;
+    let received = receiver.received("/crash");
+    for attempt in &received {
+        assert_eq!(receiver.verify(attempt, &secret), Ok(()));
+        let id = attempt.json["id"].as_str().unwrap();
+        assert!(events.iter().any(|event| event == id), "an unknown event id {id}");
+    }
+    for event in &events {
+        let times = received.iter().filter(|r| r.json["id"] == event.as_str()).count();
+        assert!(times >= 2, "event {event} was sent {times} time(s): once before the crash, again after");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+const SCALE_OUT_ORDERS: usize = 90;
+
+/// Three servers on one PostgreSQL database: each event delivered by exactly one.
+#[actix_web::test]
+async fn several_servers_on_one_postgres_deliver_each_event_exactly_once() {
+    if skip_postgres() {
+        return;
+    }
+    let db = TestDatabase::create(Backend::Postgres).await;
+    let dir = temp_dir("webhooks");
+    let receiver = WebhookReceiver::start().await;
+    // Time enough for a loaded machine: a time-out would rightly send again.
+    let servers: Vec<ServerProcess> = (0..3).map(|_| server(&dir, &db, "10000")).collect();
+    for server in &servers {
+        server.wait_ready().await;
+    }
+    let (_, secret) = subscribe_in(&db, &receiver.url("/many"), &["order.created"]).await;
+    let apis: Vec<Api> = servers.iter().map(ServerProcess::api).collect();
+    let mut orders = Vec::new();
+    for chunk in (0..SCALE_OUT_ORDERS).collect::<Vec<_>>().chunks(10) {
+        let creates = chunk.iter().map(|i| {
+            let api = &apis[i % apis.len()];
+            async move { api.create_order(&sample_order()).await["id"].as_str().unwrap().to_owned() }
+        });
+        orders.extend(futures_util::future::join_all(creates).await);
+    }
+    receiver.wait_for("/many", SCALE_OUT_ORDERS, WAIT * 2).await;
+    eventually("every delivery recorded sent, each claimed once", async || {
+        (db.count("webhook_deliveries WHERE state = 'sent' AND attempts = 1").await == SCALE_OUT_ORDERS as i64)
+            .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = receiver.received("/many");
+    assert_eq!(received.len(), SCALE_OUT_ORDERS, "no event twice");
+    let mut sent: Vec<&str> = received.iter().map(|r| r.json["id"].as_str().unwrap()).collect();
+    sent.sort_unstable();
+    let mut events = created_events(&apis[0], &orders).await;
+    events.sort_unstable();
+    assert_eq!(sent, events);
+    assert!(received.iter().all(|r| receiver.verify(r, &secret).is_ok()));
+    let _ = std::fs::remove_dir_all(dir);
 }
