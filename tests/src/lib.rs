@@ -44,3 +44,9 @@ macro_rules! on_both_backends {
         }
     )*};
 }
+
+/// The repository's root folder (the parent of `tests/`).
+pub fn workspace_root() -> std::path::PathBuf {
+    let tests = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    tests.parent().expect("tests/ is inside the repository").to_path_buf()
+}

@@ -67,6 +67,7 @@ pub mod signature;
 pub mod status;
 pub mod time;
 pub mod webhook;
+pub mod webhook_delivery;
 pub mod webhook_url;
 
 pub use api_key::{
@@ -100,4 +101,5 @@ pub use time::Timestamp;
 pub use webhook::{
     EndpointId, StoredEndpoint, Subscriptions, WebhookEndpoint, WebhookEndpointRepository, WebhookError, WebhookService,
 };
+pub use webhook_delivery::{ClaimedWebhook, WebhookOutbox};
 pub use webhook_url::{DestinationPolicy, RefusedDestination, WebhookUrl, is_public_address};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ClaimedEmail, EmailOutbox, EmailSender, RepositoryError, SendError, Timestamp};
+use domain::{ClaimedEmail, EmailOutbox, EmailSender, SendError, Timestamp};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::handoff::Handoff;
+use crate::retry::{Retry, until_recorded};
 
 /// How the dispatcher paces itself.
 #[derive(Debug, Clone)]
@@ -50,11 +51,11 @@ impl Default for DispatcherConfig {
     }
 }
 
-/// The first wait before recording an outcome again after the database
-/// failed; short, so an email shows its outcome soon after the database is back.
-const RECORD_RETRY_BASE: Duration = Duration::from_millis(50);
-/// The longest wait between two tries to record an outcome.
-const RECORD_RETRY_MAX: Duration = Duration::from_secs(1);
+impl DispatcherConfig {
+    fn retry(&self) -> Retry {
+        Retry { max_attempts: self.max_attempts, base: self.backoff_base, max: self.backoff_max }
+    }
+}
 
 /// Drains the email outbox in the background.
 pub struct OutboxDispatcher {
@@ -187,7 +188,7 @@ impl OutboxDispatcher {
         let sent: Vec<ClaimedEmail> = sent.into_iter().map(|(email, _)| email).collect();
         let (sent_at, until) = (Timestamp::now(), sent.iter().map(|email| email.lease_ends).max());
         if let Some(until) = until {
-            let recorded = self.until_recorded("sent emails", until, || self.outbox.record_sent(&sent, sent_at)).await;
+            let recorded = until_recorded("sent emails", until, || self.outbox.record_sent(&sent, sent_at)).await;
             if let Some(recorded) = recorded.filter(|recorded| *recorded < sent.len()) {
                 tracing::warn!(
                     lost = sent.len() - recorded,
@@ -217,83 +218,19 @@ impl OutboxDispatcher {
 
     /// Schedules a retry (returned) or fails the email for good.
     async fn record_failure(&self, email: &ClaimedEmail, error: SendError) -> Option<Instant> {
-        let delay = match error {
-            SendError::Transient(_) if email.attempt < self.config.max_attempts => {
-                Some(backoff(email.attempt, self.config.backoff_base, self.config.backoff_max))
-            }
-            _ => None,
-        };
+        let delay = self.config.retry().delay_after(email.attempt, &error);
         match delay {
             Some(delay) => tracing::warn!(error = %error, retry_in = ?delay, "email send failed; will retry"),
             None => tracing::error!(error = %error, "email send failed for good"),
         }
         let (retry_at, error) = (delay.map(|delay| Timestamp::now().plus(delay)), error.to_string());
-        let recorded = self
-            .until_recorded("the email outcome", email.lease_ends, || {
-                self.outbox.record_failure(email, &error, retry_at)
-            })
-            .await;
+        let recorded = until_recorded("the email outcome", email.lease_ends, || {
+            self.outbox.record_failure(email, &error, retry_at)
+        })
+        .await;
         if recorded == Some(false) {
             tracing::warn!("claim was lost before the outcome was recorded (lease ran out)");
         }
         delay.map(|delay| Instant::now() + delay)
-    }
-
-    /// Records an outcome, trying again while the database fails, until the
-    /// claims' lease (`until`) is about to run out; past it the emails are
-    /// claimed and sent again. Each record is fenced by the attempt number, so
-    /// repeating one that did land changes nothing. `None` if it gave up.
-    async fn until_recorded<T, F>(&self, what: &str, until: Timestamp, mut record: impl FnMut() -> F) -> Option<T>
-    where
-        F: Future<Output = Result<T, RepositoryError>>,
-    {
-        let mut failures = 0;
-        loop {
-            let error = match record().await {
-                Ok(recorded) => {
-                    if failures > 0 {
-                        tracing::info!(failures, "{what} recorded once the database answered again");
-                    }
-                    return Some(recorded);
-                }
-                Err(error) => error,
-            };
-            failures += 1;
-            let delay = backoff(failures, RECORD_RETRY_BASE, RECORD_RETRY_MAX);
-            if Timestamp::now().plus(delay) >= until {
-                tracing::error!(error = %error, failures, "could not record {what} before the lease ran out; the emails will be claimed again");
-                return None;
-            }
-            if failures == 1 {
-                tracing::warn!(error = %error, "could not record {what}; retrying until the lease runs out");
-            }
-            tokio::time::sleep(delay).await;
-        }
-    }
-}
-
-/// `base × 2^(attempt-1)`, capped at `max`, then scaled by a random factor in
-/// [0.5, 1) so retries of many emails do not arrive in lock-step.
-pub fn backoff(attempt: u32, base: Duration, max: Duration) -> Duration {
-    let exponential = base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-    exponential.min(max).mul_f64(0.5 + fastrand::f64() / 2.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_within_jitter_and_is_capped() {
-        let base = Duration::from_millis(100);
-        let max = Duration::from_secs(1);
-        for attempt in 1..=3u32 {
-            let full = base * 2u32.pow(attempt - 1);
-            let delay = backoff(attempt, base, max);
-            assert!(delay >= full / 2 && delay < full, "attempt {attempt}: {delay:?}");
-        }
-        for _ in 0..100 {
-            assert!(backoff(30, base, max) < max);
-        }
     }
 }

@@ -1,12 +1,14 @@
-//! Email transports, the webhook client and the outbox dispatcher, behind the
-//! domain's ports.
+//! Email transports, the webhook client and the outbox dispatchers, behind
+//! the domain's ports.
 
 mod destination;
 mod dispatcher;
 mod handoff;
 mod log_mailer;
+mod retry;
 mod smtp_mailer;
 mod webhook_client;
+mod webhook_dispatcher;
 
 pub use destination::DestinationGuard;
 pub use dispatcher::{DispatcherConfig, OutboxDispatcher};
@@ -17,3 +19,4 @@ pub use tokio_util::sync::CancellationToken;
 pub use webhook_client::{
     Delivered, EVENT_ID_HEADER, SIGNATURE_HEADER, WebhookClient, WebhookClientConfig, WebhookClientError,
 };
+pub use webhook_dispatcher::{WebhookDispatcher, WebhookDispatcherConfig, WebhookSender};

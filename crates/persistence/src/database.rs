@@ -15,6 +15,7 @@ use crate::postgres::Postgres;
 use crate::sqlite::Sqlite;
 use crate::url::DatabaseUrl;
 use crate::webhook_endpoints::SqlWebhookEndpointRepository;
+use crate::webhook_outbox::SqlWebhookOutbox;
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +130,11 @@ impl Database {
     /// The webhook endpoints.
     pub fn webhook_endpoints(&self) -> SqlWebhookEndpointRepository {
         SqlWebhookEndpointRepository::new(self.clone())
+    }
+
+    /// The webhook outbox.
+    pub fn webhook_outbox(&self) -> SqlWebhookOutbox {
+        SqlWebhookOutbox::new(self.clone())
     }
 
     /// Tells this process's webhook dispatcher that `queued` deliveries

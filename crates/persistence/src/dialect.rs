@@ -30,6 +30,10 @@ pub(crate) trait Dialect {
     /// attempt; it returns the claimed rows.
     fn claim_due_statement(&self) -> &'static str;
 
+    /// The statement that claims up to `$3` webhook deliveries due at `$2`
+    /// (see [`webhook_claim!`]), the lease ending at `$1`.
+    fn claim_webhooks_statement(&self) -> &'static str;
+
     /// Marks a batch of claimed emails sent, in one statement. Each is fenced
     /// by its attempt (`ids[i]` was claimed as `attempts[i]`) and must still be
     /// pending. Returns the orders whose email it marked.
@@ -39,4 +43,32 @@ pub(crate) trait Dialect {
         ids: &[DbUuid],
         attempts: &[i32],
     ) -> impl Future<Output = QueryResult<Vec<DbUuid>>> + Send;
+}
+
+/// The webhook claim, written once: each dialect adds how it keeps two
+/// claimers apart (`$lock`, after the row selection). Moves `available_at`
+/// of up to `$3` deliveries due at `$2` to the lease's end, `$1`, counts the
+/// attempt, and returns each with its endpoint's URL and secret and its
+/// event's payload. A delivery waits while its endpoint is disabled, and
+/// while an earlier event of its order to the same endpoint is pending, so
+/// that each endpoint gets an order's events in order. The returned columns
+/// are read through subqueries: SQLite's RETURNING cannot name the tables
+/// of an UPDATE … FROM.
+macro_rules! webhook_claim {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE webhook_deliveries SET attempts = attempts + 1, available_at = $1 \
+             WHERE id IN (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.state = 'pending' AND d.available_at <= $2 AND e.enabled \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
+             WHERE p.order_id = d.order_id AND p.endpoint_id = d.endpoint_id AND p.state = 'pending' \
+             AND (p.created_at < d.created_at OR (p.created_at = d.created_at AND p.event_id < d.event_id))) \
+             ORDER BY d.available_at LIMIT $3 ",
+            $lock,
+            ") RETURNING id, event_id, event_type, endpoint_id, attempts, \
+             (SELECT url FROM webhook_endpoints WHERE webhook_endpoints.id = webhook_deliveries.endpoint_id) AS url, \
+             (SELECT secret FROM webhook_endpoints WHERE webhook_endpoints.id = webhook_deliveries.endpoint_id) AS secret, \
+             (SELECT payload FROM order_events WHERE order_events.id = webhook_deliveries.event_id) AS payload"
+        )
+    };
 }

@@ -1,9 +1,9 @@
-//! Storage adapters: the domain's `OrderRepository` and `EmailOutbox` on
-//! PostgreSQL and SQLite, through diesel-async and bb8, with embedded
-//! migrations. One binary serves both; the database URL picks the backend.
+//! Storage adapters: the domain's `OrderRepository`, `EmailOutbox` and
+//! `WebhookOutbox` on PostgreSQL and SQLite, through diesel-async and bb8,
+//! with embedded migrations. One binary serves both; the database URL picks the backend.
 //!
 //! What differs by backend lives in `postgres/` and `sqlite/`; the
-//! repositories (`orders.rs`, `outbox.rs`) are written once, and run every
+//! repositories (`orders.rs`, `outbox.rs`, `webhook_outbox.rs`) are written once, and run every
 //! operation through `operation.rs`.
 
 #[macro_use]
@@ -12,6 +12,7 @@ mod operation;
 mod api_keys;
 mod database;
 mod deliveries;
+#[macro_use]
 mod dialect;
 mod error;
 #[macro_use]
@@ -27,6 +28,7 @@ mod sql_types;
 mod sqlite;
 mod url;
 mod webhook_endpoints;
+mod webhook_outbox;
 
 pub use api_keys::SqlApiKeyRepository;
 pub use database::{Database, MigrationError, OpenError};
@@ -36,3 +38,4 @@ pub use outbox::SqlEmailOutbox;
 pub use pool::PoolOptions;
 pub use url::{DatabaseUrl, UnsupportedUrl};
 pub use webhook_endpoints::SqlWebhookEndpointRepository;
+pub use webhook_outbox::SqlWebhookOutbox;

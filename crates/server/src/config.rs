@@ -3,7 +3,7 @@
 use std::net::ToSocketAddrs as _;
 use std::time::Duration;
 
-use notifications::{DispatcherConfig, SmtpConfig, SmtpConfigError};
+use notifications::{DispatcherConfig, SmtpConfig, SmtpConfigError, WebhookClientConfig, WebhookDispatcherConfig};
 use persistence::{DatabaseUrl, PoolOptions};
 
 /// Every environment variable the server reads (besides `RUST_LOG`, read by
@@ -30,9 +30,14 @@ pub const VARIABLES: &[&str] = &[
     "MAIL_RETRY_BASE_MS",
     "MAIL_SWEEP_INTERVAL_MS",
     "MAIL_LEASE_SECS",
+    "WEBHOOK_ALLOW_PRIVATE",
+    "WEBHOOK_TIMEOUT_MS",
+    "WEBHOOK_MAX_ATTEMPTS",
+    "WEBHOOK_RETRY_BASE_MS",
+    "WEBHOOK_CONCURRENCY",
+    "WEBHOOK_SWEEP_INTERVAL_MS",
     "IDEMPOTENCY_TTL_SECS",
     "SHUTDOWN_TIMEOUT_SECS",
-    "WEBHOOK_ALLOW_PRIVATE",
 ];
 
 /// A setting that cannot be used, named so the operator can fix it.
@@ -108,14 +113,15 @@ pub struct Settings {
     pub dispatch: bool,
     /// `MAIL_*`: the dispatcher's pacing.
     pub dispatcher: DispatcherConfig,
+    /// `WEBHOOK_ALLOW_PRIVATE`, `WEBHOOK_TIMEOUT_MS`: what deliveries may reach, and for how long.
+    pub webhook_client: WebhookClientConfig,
+    /// `WEBHOOK_*`: the webhook dispatcher's pacing. It runs where the email
+    /// dispatcher does (`MAIL_DISPATCHER`).
+    pub webhook_dispatcher: WebhookDispatcherConfig,
     /// `IDEMPOTENCY_TTL_SECS`: how long an `Idempotency-Key` is remembered.
     pub idempotency_ttl: Duration,
     /// `SHUTDOWN_TIMEOUT_SECS`: how long in-flight requests and sends may take to finish.
     pub shutdown_timeout: Duration,
-    /// `WEBHOOK_ALLOW_PRIVATE`: whether webhook endpoints may be on loopback,
-    /// private or link-local addresses (tests, a local set-up); off, the
-    /// service cannot be made to call into its own network.
-    pub webhook_allow_private: bool,
 }
 
 impl Settings {
@@ -130,6 +136,8 @@ impl Settings {
         let url = env.text("DATABASE_URL", "sqlite://data/orders.db");
         let database = DatabaseUrl::parse(&url).map_err(|e| ConfigError::secret("DATABASE_URL", e))?;
         let defaults = DispatcherConfig::default();
+        let webhook_defaults = WebhookDispatcherConfig::default();
+        let webhook_timeout = Duration::from_millis(env.number("WEBHOOK_TIMEOUT_MS", 10_000, 100..=600_000)?);
         Ok(Self {
             database,
             pool: PoolOptions {
@@ -178,13 +186,25 @@ impl Settings {
                 lease: Duration::from_secs(env.number("MAIL_LEASE_SECS", 60, 1..=86_400)?),
                 ..defaults
             },
+            webhook_client: WebhookClientConfig {
+                timeout: webhook_timeout,
+                allow_private: match env.text("WEBHOOK_ALLOW_PRIVATE", "false").as_str() {
+                    "true" => true,
+                    "false" => false,
+                    other => return Err(ConfigError::new("WEBHOOK_ALLOW_PRIVATE", other, "must be true or false")),
+                },
+                ..WebhookClientConfig::default()
+            },
+            webhook_dispatcher: WebhookDispatcherConfig {
+                concurrency: env.number("WEBHOOK_CONCURRENCY", webhook_defaults.concurrency, 1..=1000)?,
+                max_attempts: env.number("WEBHOOK_MAX_ATTEMPTS", webhook_defaults.max_attempts, 1..=100)?,
+                backoff_base: Duration::from_millis(env.number("WEBHOOK_RETRY_BASE_MS", 1000, 1..=3_600_000)?),
+                sweep_interval: Duration::from_millis(env.number("WEBHOOK_SWEEP_INTERVAL_MS", 5000, 10..=3_600_000)?),
+                send_timeout: webhook_timeout,
+                ..webhook_defaults
+            },
             idempotency_ttl: Duration::from_secs(env.number("IDEMPOTENCY_TTL_SECS", 86_400, 1..=31_536_000)?),
             shutdown_timeout: Duration::from_secs(env.number("SHUTDOWN_TIMEOUT_SECS", 10, 0..=3600)?),
-            webhook_allow_private: match env.text("WEBHOOK_ALLOW_PRIVATE", "false").as_str() {
-                "true" => true,
-                "false" => false,
-                other => return Err(ConfigError::new("WEBHOOK_ALLOW_PRIVATE", other, "must be true or false")),
-            },
         })
     }
 }
@@ -312,5 +332,19 @@ mod tests {
         let err = settings(&[("BIND_ADDR", "127.0.0.1:99999")]).unwrap_err().to_string();
         assert!(err.starts_with("BIND_ADDR:") && err.contains("99999"), "{err}");
         assert!(settings(&[("DATABASE_POOL_SIZE", "0")]).is_err());
+        let err = settings(&[("WEBHOOK_ALLOW_PRIVATE", "yes")]).unwrap_err().to_string();
+        assert!(err.starts_with("WEBHOOK_ALLOW_PRIVATE:"), "{err}");
+    }
+
+    #[test]
+    fn webhooks_refuse_private_addresses_unless_told() {
+        let s = settings(&[]).unwrap();
+        assert!(!s.webhook_client.allow_private);
+        assert_eq!(s.webhook_client.timeout, Duration::from_secs(10));
+        assert_eq!(s.webhook_dispatcher.send_timeout, Duration::from_secs(10));
+        assert_eq!((s.webhook_dispatcher.max_attempts, s.webhook_dispatcher.concurrency), (8, 32));
+        let s = settings(&[("WEBHOOK_ALLOW_PRIVATE", "true"), ("WEBHOOK_TIMEOUT_MS", "250")]).unwrap();
+        assert!(s.webhook_client.allow_private);
+        assert_eq!(s.webhook_dispatcher.send_timeout, Duration::from_millis(250));
     }
 }

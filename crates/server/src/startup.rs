@@ -1,4 +1,4 @@
-//! Wiring: database, adapters, dispatcher and HTTP server; start and stop.
+//! Wiring: database, adapters, dispatchers and HTTP server; start and stop.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -11,7 +11,10 @@ use domain::{
     DeliveryService, DestinationPolicy, EmailSender, EventFormat, IssuedKey, KeyRing, KeyService, OrderRepository,
     OrderService, WebhookService,
 };
-use notifications::{CancellationToken, DestinationGuard, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer};
+use notifications::{
+    CancellationToken, DestinationGuard, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer, WebhookClient,
+    WebhookDispatcher,
+};
 use persistence::Database;
 use tokio::task::JoinHandle;
 
@@ -22,12 +25,17 @@ use crate::http_server::{self, ServeOptions};
 /// process is honoured or refused by every other within this (the promise is 5 s).
 const KEY_REFRESH: Duration = Duration::from_secs(2);
 
+/// Connections of the webhook dispatcher: its claims and the outcomes of
+/// the sends in flight.
+const WEBHOOK_POOL_SIZE: u32 = 4;
+
 /// A built, bound, not yet running service.
 pub struct Application {
     port: u16,
     server: Server,
     dispatcher: JoinHandle<()>,
-    /// Whether this process runs a dispatcher (MAIL_DISPATCHER).
+    webhook_dispatcher: JoinHandle<()>,
+    /// Whether this process runs the dispatchers (MAIL_DISPATCHER).
     dispatches: bool,
     stop_dispatcher: CancellationToken,
     shutdown_timeout: Duration,
@@ -71,14 +79,19 @@ impl Application {
         // Events are written down in the API's JSON, by whichever adapter stores them.
         let events: Arc<dyn EventFormat> = Arc::new(api::EventJson);
         let mut handoff = None;
-        let dispatcher = if settings.dispatch {
+        let (dispatcher, webhook_dispatcher) = if settings.dispatch {
             let dispatcher =
                 OutboxDispatcher::new(Arc::new(background.outbox(events.clone())), sender, settings.dispatcher.clone());
             handoff = Some(dispatcher.handoff());
-            tokio::spawn(dispatcher.run(stop_dispatcher.clone()))
+            let client = WebhookClient::new(settings.webhook_client.clone()).context("could not set up webhooks")?;
+            // A pool of its own: slow endpoints then never keep the emails'
+            // outcomes waiting for a connection.
+            let outbox = Arc::new(database.with_own_pool(WEBHOOK_POOL_SIZE).webhook_outbox());
+            let webhooks = WebhookDispatcher::new(outbox, Arc::new(client), settings.webhook_dispatcher.clone());
+            (tokio::spawn(dispatcher.run(stop_dispatcher.clone())), tokio::spawn(webhooks.run(stop_dispatcher.clone())))
         } else {
-            tracing::info!("MAIL_DISPATCHER=off: queued emails are left to other processes");
-            tokio::spawn(async {})
+            tracing::info!("MAIL_DISPATCHER=off: queued emails and webhooks are left to other processes");
+            (tokio::spawn(async {}), tokio::spawn(async {}))
         };
         let janitor = OrderService::new(Arc::new(background.orders(events.clone()))).with_idempotency_ttl(ttl);
         tokio::spawn(purge_expired_keys(janitor, stop_dispatcher.clone()));
@@ -101,7 +114,8 @@ impl Application {
         // Each HTTP worker gets its own share of the pool (see Database::with_own_pool).
         let per_worker = (settings.pool.max_size / u32::try_from(workers).unwrap_or(u32::MAX)).max(1);
         let body_timeout = settings.http.body_timeout;
-        let destinations: Arc<dyn DestinationPolicy> = Arc::new(DestinationGuard::new(settings.webhook_allow_private));
+        let destinations: Arc<dyn DestinationPolicy> =
+            Arc::new(DestinationGuard::new(settings.webhook_client.allow_private));
         let options =
             ServeOptions { limits: settings.http.clone(), workers, shutdown_timeout: settings.shutdown_timeout };
         let server = http_server::serve(listener, options, move || {
@@ -123,6 +137,7 @@ impl Application {
             port,
             server,
             dispatcher,
+            webhook_dispatcher,
             dispatches: settings.dispatch,
             stop_dispatcher,
             shutdown_timeout: settings.shutdown_timeout,
@@ -155,16 +170,17 @@ impl Application {
     }
 
     /// Serves until `stop` resolves (or the server stops by other means), then
-    /// drains: in-flight requests finish, then the dispatcher sends what it
-    /// holds, both within one shutdown timeout.
+    /// drains: in-flight requests finish, then the dispatchers send what they
+    /// hold, all within one shutdown timeout.
     ///
-    /// If the dispatcher ends while the server runs (it only would by a bug),
+    /// If a dispatcher ends while the server runs (it only would by a bug),
     /// the whole process stops with an error rather than go on taking orders
-    /// whose emails nobody sends; they stay queued for the next start.
+    /// whose emails or webhooks nobody sends; they stay queued for the next start.
     pub async fn run_until(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         let mut dispatcher = self.dispatcher;
+        let mut webhook_dispatcher = self.webhook_dispatcher;
         let mut failure = None;
         tokio::select! {
             result = &mut server => {
@@ -174,6 +190,10 @@ impl Application {
             ended = &mut dispatcher, if self.dispatches => {
                 tracing::error!(outcome = ?ended, "email dispatcher ended unexpectedly; stopping");
                 failure = Some(anyhow::anyhow!("the email dispatcher ended unexpectedly"));
+            }
+            ended = &mut webhook_dispatcher, if self.dispatches => {
+                tracing::error!(outcome = ?ended, "webhook dispatcher ended unexpectedly; stopping");
+                failure = Some(anyhow::anyhow!("the webhook dispatcher ended unexpectedly"));
             }
         }
         let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
@@ -185,6 +205,11 @@ impl Application {
         if !dispatcher.is_finished() && tokio::time::timeout_at(deadline, dispatcher).await.is_err() {
             tracing::warn!(
                 "email dispatcher did not stop in time; its claimed emails will be retried after their lease"
+            );
+        }
+        if !webhook_dispatcher.is_finished() && tokio::time::timeout_at(deadline, webhook_dispatcher).await.is_err() {
+            tracing::warn!(
+                "webhook dispatcher did not stop in time; its claimed deliveries will be retried after their lease"
             );
         }
         tracing::info!("stopped");

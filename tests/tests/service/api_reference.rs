@@ -15,12 +15,8 @@ const PROBLEM_TABLE_HEADER: &str = "| status | code | when |";
 
 type Endpoint = (String, String);
 
-fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repository").to_path_buf()
-}
-
 fn reference() -> String {
-    let path = repository_root().join(REFERENCE);
+    let path = harness::workspace_root().join(REFERENCE);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -206,7 +202,7 @@ fn resolve(from: &Path, path: &str) -> Option<PathBuf> {
 
 #[test]
 fn no_tracked_file_refers_to_a_path_outside_the_repository() {
-    let root = repository_root();
+    let root = harness::workspace_root();
     // Spelled in pieces so that this file does not match itself.
     let needles = [["..", "/shared"].concat(), ["/", "work", "/"].concat()];
     let files = tracked_files(&root);

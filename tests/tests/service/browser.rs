@@ -2,15 +2,10 @@
 //! playwright-core (tests/browser). `make test` installs both
 //! (tests/setup/prerequisites.sh); `SKIP_BROWSER=1` skips this test.
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use harness::{Backend, spawn_app};
+use harness::{Backend, spawn_app, workspace_root};
 use serde_json::Value;
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
 
 #[actix_web::test]
 async fn swagger_ui_lists_every_operation_and_creates_an_order() {

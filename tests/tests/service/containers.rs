@@ -3,10 +3,9 @@
 //! documents). CI has no Docker engine; this is what it can check.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 fn read(path: &str) -> String {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let root = harness::workspace_root();
     std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

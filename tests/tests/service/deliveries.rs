@@ -207,12 +207,13 @@ async fn webhook_deliveries_are_listed_with_the_emails_and_retried(backend: Back
     let (endpoint, event) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     let (newer, older) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     // One delivery queued after the email (failed), one before it (sent).
+    // The endpoint is disabled, so the dispatcher leaves the retried one pending.
     let future = at("2099-01-01T00:00:00.000001Z");
     let past = at("2020-01-01T00:00:00.000000Z");
     app.db
         .execute(&format!(
             "INSERT INTO webhook_endpoints (id, url, secret, enabled, created_at, updated_at) \
-             VALUES ('{endpoint}', 'https://example.com/hook', 'whsec_test', TRUE, {past}, {past}); \
+             VALUES ('{endpoint}', 'https://example.com/hook', 'whsec_test', FALSE, {past}, {past}); \
              INSERT INTO order_events (id, order_id, type, occurred_at, payload) \
              VALUES ('{event}', '{order_id}', 'order.created', {past}, '{{}}'); \
              INSERT INTO webhook_deliveries \

@@ -23,3 +23,4 @@ mod receiver;
 mod setup;
 mod validation;
 mod webhook_endpoints;
+mod webhooks;

@@ -1,7 +1,6 @@
 //! The harness itself: PostgreSQL tests fail loudly when PostgreSQL is absent,
 //! and `make test`'s throwaway PostgreSQL comes and goes with its run.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 /// An unreachable server is a failure that says what to do, never a
@@ -23,7 +22,7 @@ fn test_database_urls_keep_server_and_options() {
 }
 
 fn with_postgres(command: &str) -> std::process::Output {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let root = harness::workspace_root();
     Command::new(root.join("tests/setup/with-postgres.sh"))
         .args(["bash", "-c", command])
         .env_remove("TEST_DATABASE_URL")

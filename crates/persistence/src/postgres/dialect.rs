@@ -19,6 +19,10 @@ const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_
      ORDER BY available_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
      RETURNING order_id, recipient, subject, body, attempts";
 
+/// `OF d`: only the deliveries are locked, never their endpoint, which
+/// other claims share.
+const CLAIM_WEBHOOKS: &str = webhook_claim!("FOR UPDATE OF d SKIP LOCKED");
+
 /// The claims travel as two arrays, so the statement has one shape for any
 /// batch and stays prepared.
 const SENT: &str = "UPDATE email_outbox AS e SET state = 'sent', sent_at = $1, last_error = NULL \
@@ -92,6 +96,10 @@ impl Dialect for AsyncPgConnection {
 
     fn claim_due_statement(&self) -> &'static str {
         CLAIM
+    }
+
+    fn claim_webhooks_statement(&self) -> &'static str {
+        CLAIM_WEBHOOKS
     }
 
     async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<Vec<DbUuid>> {

@@ -18,6 +18,9 @@ const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_
      ORDER BY available_at LIMIT ?3) \
      RETURNING order_id, recipient, subject, body, attempts";
 
+/// As `CLAIM`: one writer at a time.
+const CLAIM_WEBHOOKS: &str = webhook_claim!("");
+
 /// Followed by a row-value list of `(order_id, attempts)`, one per claim.
 const SENT: &str = "UPDATE email_outbox SET state = 'sent', sent_at = $1, last_error = NULL \
      WHERE state = 'pending' AND (order_id, attempts) IN";
@@ -64,6 +67,10 @@ impl Dialect for SqliteConn {
 
     fn claim_due_statement(&self) -> &'static str {
         CLAIM
+    }
+
+    fn claim_webhooks_statement(&self) -> &'static str {
+        CLAIM_WEBHOOKS
     }
 
     async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<Vec<DbUuid>> {
