@@ -155,7 +155,8 @@ pub async fn create_endpoint(
 ) -> Result<HttpResponse, ApiError> {
     let (url, events) = body.parse::<CreateEndpointRequest>()?;
     let StoredEndpoint { endpoint, secret } = state.webhooks.register(url, events).await?;
-    tracing::info!(endpoint_id = %endpoint.id, url = %endpoint.url, "webhook endpoint registered");
+    // The host only: receivers often put a token of their own in the path or query.
+    tracing::info!(endpoint_id = %endpoint.id, host = endpoint.url.host(), "webhook endpoint registered");
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/webhook-endpoints/{}", endpoint.id)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
