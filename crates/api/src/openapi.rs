@@ -93,7 +93,12 @@ use crate::validation::FieldError;
     tags(
         (name = "orders", description = "Orders and their status"),
         (name = "api-keys", description = "API keys and their scopes (scope `admin`)"),
-        (name = "webhooks", description = "Endpoints that order events are sent to, signed (scope `admin`)"),
+        (name = "webhooks", description = "Endpoints that order events are sent to (scope `admin`). Each delivery is \
+            a `POST` whose body is the `Event`, byte for byte as `GET /orders/{id}/events` lists it, with \
+            `Orders-Event-Id: <event id>` and `Orders-Signature: t=<unix seconds>,v1=<lower-case hex \
+            HMAC-SHA256 of \"<t>.<body>\" keyed with the endpoint's secret>`. A connection error, a time-out or \
+            an answer other than 2xx is retried with exponential backoff; redirects are not followed. \
+            Delivery is at least once: receivers drop an event `id` they have seen."),
         (name = "deliveries", description = "Emails and webhooks the outboxes hold, and retrying failed ones (scope `admin`)"),
         (name = "health", description = "Liveness and readiness"),
     ),
