@@ -42,11 +42,18 @@ pub trait WebhookOutbox: Send + Sync + 'static {
     /// wait until it is enabled again. A delivery is not claimed while an
     /// earlier event of the same order to the same endpoint is still
     /// pending, so an endpoint gets each order's events in order.
+    ///
+    /// `in_flight` names the endpoint of each delivery the caller is sending
+    /// now (an endpoint as often as it has deliveries in flight); no endpoint
+    /// is claimed so much that it would then have more than `per_endpoint`,
+    /// so one endpoint cannot take every slot.
     async fn claim_due(
         &self,
         now: Timestamp,
         limit: usize,
         lease: Duration,
+        per_endpoint: usize,
+        in_flight: &[EndpointId],
     ) -> Result<Vec<ClaimedWebhook>, RepositoryError>;
 
     /// Records that the endpoint took the delivery. `false` if the claim

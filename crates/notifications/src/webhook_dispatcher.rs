@@ -3,15 +3,17 @@
 //! Each delivery is sent in a slot of its own, up to `concurrency` at once,
 //! and a slot that frees is filled by a new claim straight away: an endpoint
 //! that is down or slow holds only the slots of its own deliveries, never a
-//! batch of others. It runs as a task apart from the email dispatcher, so
-//! neither waits for the other.
+//! batch of others, and never more than `endpoint_concurrency` of them, so
+//! the other endpoints always have slots. It runs as a task apart from the
+//! email dispatcher, so neither waits for the other.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ClaimedWebhook, SendError, SigningSecret, Timestamp, WebhookOutbox, WebhookUrl};
-use tokio::task::{JoinError, JoinSet};
+use domain::{ClaimedWebhook, EndpointId, SendError, SigningSecret, Timestamp, WebhookOutbox, WebhookUrl};
+use tokio::task::{self, JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -50,6 +52,8 @@ impl WebhookSender for WebhookClient {
 pub struct WebhookDispatcherConfig {
     /// Deliveries in flight at most.
     pub concurrency: usize,
+    /// Deliveries to one endpoint in flight at most; no more than `concurrency`.
+    pub endpoint_concurrency: usize,
     /// Look for due deliveries at least this often even when nothing woke
     /// us (deliveries queued by another process, retries, endpoints enabled again).
     pub sweep_interval: Duration,
@@ -71,6 +75,7 @@ impl Default for WebhookDispatcherConfig {
     fn default() -> Self {
         Self {
             concurrency: 32,
+            endpoint_concurrency: 4,
             sweep_interval: Duration::from_secs(5),
             max_attempts: 8,
             backoff_base: Duration::from_secs(1),
@@ -109,6 +114,7 @@ impl WebhookDispatcher {
         mut config: WebhookDispatcherConfig,
     ) -> Self {
         config.concurrency = config.concurrency.max(1);
+        config.endpoint_concurrency = config.endpoint_concurrency.clamp(1, config.concurrency);
         let lease = (config.send_timeout + TIMEOUT_GRACE) * 2;
         Self { shared: Arc::new(Shared { outbox, sender, config, lease }) }
     }
@@ -126,6 +132,8 @@ impl WebhookDispatcher {
         // Each delivery is a task of its own: it goes on (and gives its
         // database connection back) while this loop waits for a claim.
         let mut in_flight: JoinSet<Option<Instant>> = JoinSet::new();
+        // Each task's endpoint, so a claim knows which endpoints are at their cap.
+        let mut endpoints: HashMap<task::Id, EndpointId> = HashMap::new();
         // Look at the queue now (deliveries left by an earlier run), on a
         // wake-up, when a slot frees, at each sweep, and when a retry we
         // scheduled is due.
@@ -139,12 +147,16 @@ impl WebhookDispatcher {
                 claim_now = false;
                 next_sweep = now + config.sweep_interval;
                 next_retry = next_retry.filter(|retry| *retry > now);
-                match shared.outbox.claim_due(Timestamp::now(), free, lease).await {
+                let busy: Vec<EndpointId> = endpoints.values().copied().collect();
+                let per_endpoint = config.endpoint_concurrency;
+                match shared.outbox.claim_due(Timestamp::now(), free, lease, per_endpoint, &busy).await {
                     Ok(claimed) => {
                         // Every free slot taken: more may be waiting.
                         claim_now = claimed.len() == free;
                         for delivery in claimed {
-                            in_flight.spawn(Shared::deliver(shared.clone(), delivery));
+                            let endpoint = delivery.endpoint_id;
+                            let task = in_flight.spawn(Shared::deliver(shared.clone(), delivery));
+                            endpoints.insert(task.id(), endpoint);
                         }
                     }
                     Err(error) => {
@@ -156,14 +168,14 @@ impl WebhookDispatcher {
             let wake_at = next_retry.map_or(next_sweep, |retry| retry.min(next_sweep));
             tokio::select! {
                 () = stop.cancelled() => break,
-                Some(ended) = in_flight.join_next(), if !in_flight.is_empty() => {
+                Some(ended) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
                     // A slot is free, and the next event of the order just
                     // sent may be due now.
                     claim_now = true;
-                    next_retry = earliest_of(next_retry, retry_of(ended));
+                    next_retry = earliest_of(next_retry, retry_of(ended, &mut endpoints));
                     // Take every other send that ended too, so one claim fills their slots.
-                    while let Some(ended) = in_flight.try_join_next() {
-                        next_retry = earliest_of(next_retry, retry_of(ended));
+                    while let Some(ended) = in_flight.try_join_next_with_id() {
+                        next_retry = earliest_of(next_retry, retry_of(ended, &mut endpoints));
                     }
                 }
                 () = shared.outbox.wait_for_new(), if free > 0 => claim_now = true,
@@ -175,13 +187,24 @@ impl WebhookDispatcher {
     }
 }
 
-/// When a delivery's task asked to be retried; a task that panicked asks
-/// nothing (its delivery is claimed again after the lease).
-fn retry_of(ended: Result<Option<Instant>, JoinError>) -> Option<Instant> {
-    ended.unwrap_or_else(|error| {
-        tracing::error!(error = %error, "a webhook delivery task failed");
-        None
-    })
+/// When an ended delivery's task asked to be retried, its endpoint's slot
+/// given back; a task that panicked asks nothing (its delivery is claimed
+/// again after the lease).
+fn retry_of(
+    ended: Result<(task::Id, Option<Instant>), JoinError>,
+    endpoints: &mut HashMap<task::Id, EndpointId>,
+) -> Option<Instant> {
+    match ended {
+        Ok((id, retry)) => {
+            endpoints.remove(&id);
+            retry
+        }
+        Err(error) => {
+            endpoints.remove(&error.id());
+            tracing::error!(error = %error, "a webhook delivery task failed");
+            None
+        }
+    }
 }
 
 impl Shared {
@@ -271,22 +294,26 @@ mod tests {
         last_error: Option<String>,
     }
 
-    /// The outbox in memory, claimed and fenced as the SQL one is.
+    /// The outbox in memory, claimed and fenced as the SQL one is. Each
+    /// path is an endpoint of its own.
     #[derive(Default)]
     struct FakeOutbox {
         rows: Mutex<Vec<Row>>,
+        endpoints: Mutex<HashMap<String, EndpointId>>,
         queued: Notify,
     }
 
     impl FakeOutbox {
         fn queue(&self, path: &str) -> DeliveryId {
+            let endpoint_id =
+                *self.endpoints.lock().unwrap().entry(path.to_owned()).or_insert_with(EndpointId::generate);
             // Any fresh UUID will do.
             let id = DeliveryId::from(EventId::generate().as_uuid());
             let delivery = ClaimedWebhook {
                 id,
                 event_id: EventId::generate(),
                 event_type: EventType::OrderCreated,
-                endpoint_id: EndpointId::generate(),
+                endpoint_id,
                 url: WebhookUrl::parse(&format!("http://hooks.example{path}")).unwrap(),
                 secret: SigningSecret::generate().unwrap(),
                 payload: format!(r#"{{"path":"{path}"}}"#),
@@ -319,9 +346,23 @@ mod tests {
             now: Timestamp,
             limit: usize,
             lease: Duration,
+            per_endpoint: usize,
+            in_flight: &[EndpointId],
         ) -> Result<Vec<ClaimedWebhook>, RepositoryError> {
+            let mut held: HashMap<EndpointId, usize> = HashMap::new();
+            for endpoint in in_flight {
+                *held.entry(*endpoint).or_default() += 1;
+            }
             let mut rows = self.rows.lock().unwrap();
-            let due = rows.iter_mut().filter(|row| row.state == "pending" && row.available_at <= now).take(limit);
+            let due = rows
+                .iter_mut()
+                .filter(|row| row.state == "pending" && row.available_at <= now)
+                .filter(|row| {
+                    let held = held.entry(row.delivery.endpoint_id).or_default();
+                    *held += 1;
+                    *held <= per_endpoint
+                })
+                .take(limit);
             Ok(due
                 .map(|row| {
                     row.attempts += 1;
@@ -400,6 +441,7 @@ mod tests {
     fn config(concurrency: usize) -> WebhookDispatcherConfig {
         WebhookDispatcherConfig {
             concurrency,
+            endpoint_concurrency: concurrency,
             sweep_interval: Duration::from_secs(60),
             max_attempts: 3,
             backoff_base: Duration::from_millis(10),
@@ -493,6 +535,25 @@ mod tests {
         let ids: Vec<DeliveryId> = (0..5).map(|_| outbox.queue("/ok")).collect();
         until("the others sent", || ids.iter().all(|id| running.outbox.row(*id).state == "sent")).await;
         assert_eq!(running.outbox.row(hanging).state, "pending");
+    }
+
+    #[tokio::test]
+    async fn a_hanging_endpoint_with_a_backlog_holds_no_more_than_its_cap() {
+        let outbox = Arc::new(FakeOutbox::default());
+        // Due first: without a cap they would take every slot, for good.
+        let hanging: Vec<DeliveryId> = (0..50).map(|_| outbox.queue("/hang")).collect();
+        let ids: Vec<DeliveryId> = (0..5).map(|_| outbox.queue("/ok")).collect();
+        let sender = Arc::new(FakeSender::default());
+        let config = WebhookDispatcherConfig { endpoint_concurrency: 4, ..config(8) };
+        let task =
+            tokio::spawn(WebhookDispatcher::new(outbox.clone(), sender.clone(), config).run(CancellationToken::new()));
+        until("the other endpoint's deliveries sent", || ids.iter().all(|id| outbox.row(*id).state == "sent")).await;
+        // Time for any claim still to come.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(sender.posts_to("/hang").len(), 4, "the hanging endpoint holds its cap and no more");
+        let claimed = hanging.iter().filter(|id| outbox.row(**id).attempts > 0).count();
+        assert_eq!(claimed, 4);
+        task.abort();
     }
 
     #[tokio::test]

@@ -4,16 +4,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{Integer, Text};
 use diesel_async::RunQueryDsl;
 use domain::{
-    ClaimedWebhook, CorruptRecord, EventType, RepositoryError, SigningSecret, Timestamp, WebhookOutbox, WebhookUrl,
+    ClaimedWebhook, CorruptRecord, EndpointId, EventType, RepositoryError, SigningSecret, Timestamp, WebhookOutbox,
+    WebhookUrl,
 };
 
 use crate::database::Database;
 use crate::dialect::Dialect as _;
 use crate::schema::webhook_deliveries;
-use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
+use crate::sql_types::{DbInstant, DbUuid, Uuid};
 
 /// The `webhook_deliveries` table in PostgreSQL or SQLite.
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ impl SqlWebhookOutbox {
 
 /// A claimed delivery, as the claiming statement returns it.
 #[derive(Debug, QueryableByName)]
-struct WebhookClaimRow {
+pub(crate) struct WebhookClaimRow {
     #[diesel(sql_type = Uuid)]
     id: DbUuid,
     #[diesel(sql_type = Uuid)]
@@ -116,16 +117,15 @@ impl WebhookOutbox for SqlWebhookOutbox {
         now: Timestamp,
         limit: usize,
         lease: Duration,
+        per_endpoint: usize,
+        in_flight: &[EndpointId],
     ) -> Result<Vec<ClaimedWebhook>, RepositoryError> {
         let lease_ends = now.plus(lease);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let per_endpoint = i64::try_from(per_endpoint).unwrap_or(i64::MAX);
+        let in_flight: Vec<DbUuid> = in_flight.iter().map(|id| DbUuid(id.as_uuid())).collect();
         let rows: Vec<WebhookClaimRow> = operation!(self.db, Write, |conn| {
-            Ok(diesel::sql_query(conn.claim_webhooks_statement())
-                .bind::<Instant, _>(DbInstant(lease_ends))
-                .bind::<Instant, _>(DbInstant(now))
-                .bind::<BigInt, _>(limit)
-                .load(conn)
-                .await?)
+            Ok(conn.claim_webhooks(DbInstant(lease_ends), DbInstant(now), &in_flight, per_endpoint, limit).await?)
         })
         .await?;
         let mut claimed = Vec::with_capacity(rows.len());

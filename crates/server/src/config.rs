@@ -35,6 +35,7 @@ pub const VARIABLES: &[&str] = &[
     "WEBHOOK_MAX_ATTEMPTS",
     "WEBHOOK_RETRY_BASE_MS",
     "WEBHOOK_CONCURRENCY",
+    "WEBHOOK_ENDPOINT_CONCURRENCY",
     "WEBHOOK_SWEEP_INTERVAL_MS",
     "IDEMPOTENCY_TTL_SECS",
     "SHUTDOWN_TIMEOUT_SECS",
@@ -138,6 +139,7 @@ impl Settings {
         let defaults = DispatcherConfig::default();
         let webhook_defaults = WebhookDispatcherConfig::default();
         let webhook_timeout = Duration::from_millis(env.number("WEBHOOK_TIMEOUT_MS", 10_000, 100..=600_000)?);
+        let webhook_concurrency = env.number("WEBHOOK_CONCURRENCY", webhook_defaults.concurrency, 1..=1000)?;
         Ok(Self {
             database,
             pool: PoolOptions {
@@ -196,7 +198,12 @@ impl Settings {
                 ..WebhookClientConfig::default()
             },
             webhook_dispatcher: WebhookDispatcherConfig {
-                concurrency: env.number("WEBHOOK_CONCURRENCY", webhook_defaults.concurrency, 1..=1000)?,
+                concurrency: webhook_concurrency,
+                endpoint_concurrency: env.number(
+                    "WEBHOOK_ENDPOINT_CONCURRENCY",
+                    webhook_defaults.endpoint_concurrency.min(webhook_concurrency),
+                    1..=webhook_concurrency,
+                )?,
                 max_attempts: env.number("WEBHOOK_MAX_ATTEMPTS", webhook_defaults.max_attempts, 1..=100)?,
                 backoff_base: Duration::from_millis(env.number("WEBHOOK_RETRY_BASE_MS", 1000, 1..=3_600_000)?),
                 sweep_interval: Duration::from_millis(env.number("WEBHOOK_SWEEP_INTERVAL_MS", 5000, 10..=3_600_000)?),
@@ -334,6 +341,11 @@ mod tests {
         assert!(settings(&[("DATABASE_POOL_SIZE", "0")]).is_err());
         let err = settings(&[("WEBHOOK_ALLOW_PRIVATE", "yes")]).unwrap_err().to_string();
         assert!(err.starts_with("WEBHOOK_ALLOW_PRIVATE:"), "{err}");
+        let err =
+            settings(&[("WEBHOOK_CONCURRENCY", "8"), ("WEBHOOK_ENDPOINT_CONCURRENCY", "9")]).unwrap_err().to_string();
+        assert!(err.starts_with("WEBHOOK_ENDPOINT_CONCURRENCY:") && err.contains("from 1 to 8"), "{err}");
+        let s = settings(&[("WEBHOOK_CONCURRENCY", "2")]).unwrap();
+        assert_eq!(s.webhook_dispatcher.endpoint_concurrency, 2, "the default fits a smaller total");
     }
 
     #[test]
@@ -343,6 +355,7 @@ mod tests {
         assert_eq!(s.webhook_client.timeout, Duration::from_secs(10));
         assert_eq!(s.webhook_dispatcher.send_timeout, Duration::from_secs(10));
         assert_eq!((s.webhook_dispatcher.max_attempts, s.webhook_dispatcher.concurrency), (8, 32));
+        assert_eq!(s.webhook_dispatcher.endpoint_concurrency, 4);
         let s = settings(&[("WEBHOOK_ALLOW_PRIVATE", "true"), ("WEBHOOK_TIMEOUT_MS", "250")]).unwrap();
         assert!(s.webhook_client.allow_private);
         assert_eq!(s.webhook_dispatcher.send_timeout, Duration::from_millis(250));

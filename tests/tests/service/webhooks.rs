@@ -15,6 +15,7 @@ on_both_backends!(
     a_receiver_failing_three_times_gets_the_event_on_attempt_4,
     after_the_last_attempt_the_delivery_is_failed_with_its_error,
     a_hanging_receiver_holds_up_neither_the_emails_nor_other_endpoints,
+    a_hanging_endpoint_with_a_backlog_holds_no_more_than_its_cap,
     a_redirect_is_not_followed,
     a_disabled_endpoint_receives_nothing_until_enabled,
     a_private_address_is_refused_at_delivery,
@@ -172,6 +173,36 @@ async fn a_hanging_receiver_holds_up_neither_the_emails_nor_other_endpoints(back
     assert_eq!(deliveries(&app, "state = 'pending'").await, 3, "the hanging ones are still in flight");
 }
 
+const BACKLOG_ORDERS: usize = 40;
+const ENDPOINT_CAP: usize = 4;
+
+async fn a_hanging_endpoint_with_a_backlog_holds_no_more_than_its_cap(backend: Backend) {
+    // The hang lasts the whole time-out, so every request it received is still in flight.
+    let cap = ENDPOINT_CAP.to_string();
+    let app = spawn(backend, &[("WEBHOOK_TIMEOUT_MS", "20000"), ("WEBHOOK_ENDPOINT_CONCURRENCY", &cap)]).await;
+    let receiver = WebhookReceiver::start().await;
+    receiver.answer("/hang", Behaviour::Hang);
+    subscribe(&app, &receiver.url("/hang"), &["order.created"]).await;
+    subscribe(&app, &receiver.url("/ok"), &["order.created"]).await;
+
+    let started = Instant::now();
+    for _ in 0..BACKLOG_ORDERS {
+        app.create_order(&sample_order()).await;
+    }
+    receiver.wait_for("/ok", BACKLOG_ORDERS, WAIT).await;
+    receiver.wait_for("/hang", ENDPOINT_CAP, WAIT).await;
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    // Time for any claim still to come.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received("/hang").len(), ENDPOINT_CAP, "the hanging endpoint holds its cap and no more");
+    assert_eq!(receiver.received("/ok").len(), BACKLOG_ORDERS, "each sent once");
+    assert_eq!(
+        deliveries(&app, "state = 'pending' AND attempts = 1").await,
+        ENDPOINT_CAP as i64,
+        "claimed: the ones in flight"
+    );
+}
+
 async fn a_redirect_is_not_followed(backend: Backend) {
     let app = spawn(backend, &[("WEBHOOK_MAX_ATTEMPTS", "1")]).await;
     let receiver = WebhookReceiver::start().await;
@@ -244,7 +275,8 @@ async fn a_private_address_is_refused_at_delivery(backend: Backend) {
 }
 
 /// A server process delivering webhooks with a time-out of `timeout_ms`
-/// (a claim's lease is twice that plus 2 s).
+/// (a claim's lease is twice that plus 2 s). Its endpoint may have every
+/// slot: these tests hold many deliveries in flight to one endpoint.
 fn server(dir: &std::path::Path, db: &TestDatabase, timeout_ms: &str) -> ServerProcess {
     let vars = [
         ("DATABASE_URL", db.url.as_str()),
@@ -253,6 +285,7 @@ fn server(dir: &std::path::Path, db: &TestDatabase, timeout_ms: &str) -> ServerP
         ("WEBHOOK_RETRY_BASE_MS", "50"),
         ("WEBHOOK_MAX_ATTEMPTS", "100"),
         ("WEBHOOK_SWEEP_INTERVAL_MS", "200"),
+        ("WEBHOOK_ENDPOINT_CONCURRENCY", "32"),
     ];
     ServerProcess::start(dir, &vars)
 }

@@ -1,7 +1,7 @@
 //! SQLite's own statements.
 
 use diesel::QueryResult;
-use diesel::sql_types::Integer;
+use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl as _;
 
 use super::SqliteConn;
@@ -10,6 +10,7 @@ use crate::events::NewEventRow;
 use crate::models::{ItemRow, MarkedRow, NewEmailRow, OrderRow};
 use crate::schema::{email_outbox, order_events, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
+use crate::webhook_outbox::WebhookClaimRow;
 
 /// SQLite has one writer at a time, so the statement alone keeps two claims
 /// from taking the same row.
@@ -18,8 +19,12 @@ const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_
      ORDER BY available_at LIMIT ?3) \
      RETURNING order_id, recipient, subject, body, attempts";
 
-/// As `CLAIM`: one writer at a time.
-const CLAIM_WEBHOOKS: &str = webhook_claim!("");
+/// As `CLAIM`: one writer at a time. The deliveries in flight travel as a
+/// JSON array of ids, SQLite having no arrays.
+const CLAIM_WEBHOOKS: &str = webhook_claim!(
+    held: "(SELECT count(*) FROM json_each($3) AS busy WHERE busy.value = d.endpoint_id)",
+    lock: ""
+);
 
 /// Followed by a row-value list of `(order_id, attempts)`, one per claim.
 const SENT: &str = "UPDATE email_outbox SET state = 'sent', sent_at = $1, last_error = NULL \
@@ -69,8 +74,24 @@ impl Dialect for SqliteConn {
         CLAIM
     }
 
-    fn claim_webhooks_statement(&self) -> &'static str {
-        CLAIM_WEBHOOKS
+    async fn claim_webhooks(
+        &mut self,
+        lease_ends: DbInstant,
+        now: DbInstant,
+        in_flight: &[DbUuid],
+        per_endpoint: i64,
+        limit: i64,
+    ) -> QueryResult<Vec<WebhookClaimRow>> {
+        // Hyphenated UUIDs need no escaping in JSON.
+        let ids: Vec<String> = in_flight.iter().map(|id| format!("\"{}\"", id.0.hyphenated())).collect();
+        diesel::sql_query(CLAIM_WEBHOOKS)
+            .bind::<Instant, _>(lease_ends)
+            .bind::<Instant, _>(now)
+            .bind::<Text, _>(format!("[{}]", ids.join(",")))
+            .bind::<BigInt, _>(per_endpoint)
+            .bind::<BigInt, _>(limit)
+            .load(self)
+            .await
     }
 
     async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<Vec<DbUuid>> {
