@@ -63,14 +63,20 @@ pub(crate) trait Dialect {
 ///
 /// A delivery waits while its endpoint is disabled, and while an earlier
 /// event of its order to the same endpoint is pending, so that each endpoint
-/// gets an order's events in order. Each endpoint's candidates are ranked,
-/// and only as many are taken as bring it to `$4` with its `$held`, so one
-/// endpoint cannot fill the claim. The ranking runs apart from the locking
+/// gets an order's events in order.
+///
+/// The claim costs the same however long the queue: candidates are read in
+/// due order from the partial index, skipping endpoints already at `$4`
+/// deliveries in flight, and at most `4 × $5` of them; only then are each
+/// endpoint's candidates ranked, and only as many taken as bring it to `$4`
+/// with its `$held`, so one endpoint cannot fill the claim. (Ranking every
+/// due delivery took 40 ms at 20,000 waiting; claimed as often as deliveries
+/// end, it starved the database.) The ranking runs apart from the locking
 /// (PostgreSQL allows no `FOR UPDATE` beside a window function), so the
 /// locked rows are checked again as due and pending: a row claimed by
 /// another process since the statement began is re-read, no longer due,
-/// when locked. The parameters appear in the order of their numbers, as
-/// SQLite numbers `$n` by first appearance. The returned columns are read
+/// when locked. The parameters first appear in the order of their numbers,
+/// as SQLite numbers `$n` by first appearance. The returned columns are read
 /// through subqueries: SQLite's RETURNING cannot name the tables of an
 /// UPDATE … FROM.
 macro_rules! webhook_claim {
@@ -79,14 +85,17 @@ macro_rules! webhook_claim {
             "UPDATE webhook_deliveries SET attempts = attempts + 1, available_at = $1 \
              WHERE id IN (SELECT w.id FROM webhook_deliveries w \
              WHERE w.state = 'pending' AND w.available_at <= $2 AND w.id IN (SELECT ranked.id FROM (\
-             SELECT d.id, ROW_NUMBER() OVER (PARTITION BY d.endpoint_id ORDER BY d.available_at, d.id) AS place, ",
+             SELECT c.id, c.held + ROW_NUMBER() OVER (PARTITION BY c.endpoint_id ORDER BY c.available_at, c.id) \
+             AS place FROM (SELECT d.id, d.endpoint_id, d.available_at, ",
             $held,
             " AS held FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-             WHERE d.state = 'pending' AND d.available_at <= $2 AND e.enabled \
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
+             WHERE d.state = 'pending' AND d.available_at <= $2 AND e.enabled AND ",
+            $held,
+            " < $4 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
              WHERE p.order_id = d.order_id AND p.endpoint_id = d.endpoint_id AND p.state = 'pending' \
-             AND (p.created_at < d.created_at OR (p.created_at = d.created_at AND p.event_id < d.event_id)))\
-             ) ranked WHERE ranked.place + ranked.held <= $4) \
+             AND (p.created_at < d.created_at OR (p.created_at = d.created_at AND p.event_id < d.event_id))) \
+             ORDER BY d.available_at LIMIT 4 * $5) c\
+             ) ranked WHERE ranked.place <= $4) \
              ORDER BY w.available_at LIMIT $5 ",
             $lock,
             ") RETURNING id, event_id, event_type, endpoint_id, attempts, \

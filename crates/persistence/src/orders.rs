@@ -1,7 +1,5 @@
 //! `OrderRepository` for both backends.
 
-use std::collections::HashMap;
-
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -41,6 +39,56 @@ macro_rules! load_order {
                 .load($conn)
                 .await?;
             Ok::<_, DbError>(Some(order.into_order(items, delivery)?))
+        }
+        .await
+    };
+}
+
+/// The lines of several orders, each order's in position order, on `$conn`
+/// inside an operation's body: `Result<HashMap<DbUuid, Vec<ItemRow>>, DbError>`.
+macro_rules! load_lines {
+    ($conn:ident, $ids:expr) => {
+        async {
+            let ids: &[DbUuid] = $ids;
+            let mut lines: std::collections::HashMap<DbUuid, Vec<ItemRow>> =
+                std::collections::HashMap::with_capacity(ids.len());
+            if !ids.is_empty() {
+                let all: Vec<ItemRow> = order_items::table
+                    .filter(order_items::order_id.eq_any(ids))
+                    .order((order_items::order_id, order_items::position))
+                    .select(ItemRow::as_select())
+                    .load($conn)
+                    .await?;
+                for item in all {
+                    lines.entry(item.order_id).or_default().push(item);
+                }
+            }
+            Ok::<_, DbError>(lines)
+        }
+        .await
+    };
+}
+
+/// Several orders, with their lines and email state, in two queries, on
+/// `$conn` inside an operation's body: `Result<Vec<Order>, DbError>`.
+macro_rules! load_orders {
+    ($conn:ident, $ids:expr) => {
+        async {
+            let ids: &[DbUuid] = $ids;
+            let heads: Vec<(OrderRow, DeliveryRow)> = orders::table
+                .inner_join(email_outbox::table)
+                .filter(orders::id.eq_any(ids))
+                .select((OrderRow::as_select(), DeliveryRow::as_select()))
+                .load($conn)
+                .await?;
+            let mut lines = load_lines!($conn, ids)?;
+            heads
+                .into_iter()
+                .map(|(order, delivery)| {
+                    let items = lines.remove(&order.id).unwrap_or_default();
+                    Ok::<_, DbError>(order.into_order(items, delivery)?)
+                })
+                .collect::<Result<Vec<domain::Order>, DbError>>()
         }
         .await
     };
@@ -167,18 +215,7 @@ impl OrderRepository for SqlOrderRepository {
             }
             let heads: Vec<(OrderRow, DeliveryRow)> = select.load(conn).await?;
             let ids: Vec<DbUuid> = heads.iter().map(|(order, _)| order.id).collect();
-            let mut items: HashMap<DbUuid, Vec<ItemRow>> = HashMap::with_capacity(ids.len());
-            if !ids.is_empty() {
-                let all: Vec<ItemRow> = order_items::table
-                    .filter(order_items::order_id.eq_any(&ids))
-                    .order((order_items::order_id, order_items::position))
-                    .select(ItemRow::as_select())
-                    .load(conn)
-                    .await?;
-                for item in all {
-                    items.entry(item.order_id).or_default().push(item);
-                }
-            }
+            let mut items = load_lines!(conn, &ids)?;
             Ok(heads
                 .into_iter()
                 .map(|(order, delivery)| {

@@ -73,11 +73,11 @@ impl EmailOutbox for SqlEmailOutbox {
         let format = self.format.clone();
         let (marked, webhooks) = operation!(self.db, Transaction, |conn| {
             let marked = conn.mark_sent(DbInstant(at), &ids, &attempts).await?;
-            let mut events = Vec::with_capacity(marked.len());
-            for id in &marked {
-                let Some(order) = load_order!(conn, *id)? else { continue };
-                events.push(NewEventRow::render(&*format, &Change::EmailSent, &order, &Cause::default(), at));
-            }
+            // Two queries for the whole batch, then its events (pipelined on PostgreSQL).
+            let events: Vec<NewEventRow> = load_orders!(conn, &marked)?
+                .iter()
+                .map(|order| NewEventRow::render(&*format, &Change::EmailSent, order, &Cause::default(), at))
+                .collect();
             let webhooks = conn.insert_events(&events).await?;
             Ok((marked.len(), webhooks))
         })
