@@ -17,7 +17,7 @@ pub(crate) trait Dialect {
         &mut self,
         order: &OrderRow,
         items: &[ItemRow],
-        email: &NewEmailRow<'_>,
+        email: &NewEmailRow,
         event: &NewEventRow,
     ) -> impl Future<Output = QueryResult<usize>> + Send;
 

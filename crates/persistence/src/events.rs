@@ -16,7 +16,7 @@ use crate::sql_types::{DbInstant, DbUuid};
 pub(crate) type Format = Arc<dyn EventFormat>;
 
 /// An event about to be stored.
-#[derive(Debug, Insertable)]
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = order_events)]
 pub(crate) struct NewEventRow {
     pub id: DbUuid,
@@ -67,18 +67,55 @@ impl EventRow {
     }
 }
 
-/// Binds a dialect's statement that queues one event's webhook deliveries
-/// (`$1` event id, `$2` order id, `$3` event type, `$4` time) for `$event`.
-/// The statement inserts from a SELECT over the subscriptions, so the
-/// database makes each delivery's (random) id. A macro, since diesel does not
-/// name the type of a bound query.
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// PostgreSQL's random UUID.
+    fn gen_random_uuid() -> crate::sql_types::Uuid;
+    /// SQLite's random bytes, for its random UUIDs (it has no UUID function).
+    fn randomblob(bytes: diesel::sql_types::Integer) -> diesel::sql_types::Binary;
+    fn hex(bytes: diesel::sql_types::Binary) -> diesel::sql_types::Text;
+    /// SQLite's `lower`, typed as the UUID column it fills.
+    #[sql_name = "lower"]
+    fn lower_uuid(text: diesel::sql_types::Text) -> crate::sql_types::Uuid;
+}
+
+/// Queues `$event`'s webhook deliveries on `$conn`, one per enabled endpoint
+/// subscribed to its type, each with the id `$id` makes: one INSERT …
+/// SELECT, built with the query builder so that each connection prepares it
+/// once. What `execute` gives (a future, or with diesel's sync `RunQueryDsl`
+/// the count); a macro, for the same reason as `operation!`.
 macro_rules! fan_out {
-    ($sql:expr, $event:expr) => {{
+    ($conn:expr, $event:expr, $id:expr) => {{
+        use diesel::IntoSql as _;
+        use diesel::{ExpressionMethods as _, QueryDsl as _};
+        use $crate::schema::{webhook_deliveries as d, webhook_endpoints as e, webhook_subscriptions as s};
+        use $crate::sql_types::{Instant, Uuid};
         let event: &$crate::events::NewEventRow = $event;
-        diesel::sql_query($sql)
-            .bind::<$crate::sql_types::Uuid, _>(event.id)
-            .bind::<$crate::sql_types::Uuid, _>(event.order_id)
-            .bind::<diesel::sql_types::Text, _>(event.event_type)
-            .bind::<$crate::sql_types::Instant, _>(event.occurred_at)
+        let subscribed =
+            s::table.inner_join(e::table).filter(s::event_type.eq(event.event_type)).filter(e::enabled).select((
+                $id,
+                event.id.into_sql::<Uuid>(),
+                s::endpoint_id,
+                event.order_id.into_sql::<Uuid>(),
+                event.event_type.into_sql::<diesel::sql_types::Text>(),
+                "pending".into_sql::<diesel::sql_types::Text>(),
+                0.into_sql::<diesel::sql_types::Integer>(),
+                event.occurred_at.into_sql::<Instant>(),
+                event.occurred_at.into_sql::<Instant>(),
+            ));
+        diesel::insert_into(d::table)
+            .values(subscribed)
+            .into_columns((
+                d::id,
+                d::event_id,
+                d::endpoint_id,
+                d::order_id,
+                d::event_type,
+                d::state,
+                d::attempts,
+                d::available_at,
+                d::created_at,
+            ))
+            .execute($conn)
     }};
 }

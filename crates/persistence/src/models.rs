@@ -10,7 +10,7 @@ use domain::{
 use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Uuid};
 
-#[derive(Debug, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = orders)]
 pub(crate) struct OrderRow {
     pub id: DbUuid,
@@ -25,7 +25,7 @@ pub(crate) struct OrderRow {
     pub updated_at: DbInstant,
 }
 
-#[derive(Debug, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = order_items)]
 pub(crate) struct ItemRow {
     pub order_id: DbUuid,
@@ -46,13 +46,13 @@ pub(crate) struct DeliveryRow {
     pub last_error: Option<String>,
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = email_outbox)]
-pub(crate) struct NewEmailRow<'a> {
+pub(crate) struct NewEmailRow {
     pub order_id: DbUuid,
-    pub recipient: &'a str,
-    pub subject: &'a str,
-    pub body: &'a str,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
     pub state: &'static str,
     pub attempts: i32,
     pub available_at: DbInstant,
@@ -178,19 +178,19 @@ impl ItemRow {
     }
 }
 
-impl<'a> NewEmailRow<'a> {
+impl NewEmailRow {
     /// Due at once for any dispatcher, or already claimed (first attempt,
     /// leased until `claimed_until`) by the creating process.
-    pub fn queued(email: &'a EmailMessage, created_at: Timestamp, queueing: EmailQueueing) -> Self {
+    pub fn queued(email: &EmailMessage, created_at: Timestamp, queueing: EmailQueueing) -> Self {
         let claimed_until = match queueing {
             EmailQueueing::Shared => None,
             EmailQueueing::ClaimedUntil(lease_ends) => Some(lease_ends),
         };
         Self {
             order_id: email.order_id.into(),
-            recipient: &email.recipient,
-            subject: &email.subject,
-            body: &email.body,
+            recipient: email.recipient.clone(),
+            subject: email.subject.clone(),
+            body: email.body.clone(),
             state: EmailState::Pending.as_str(),
             attempts: i32::from(claimed_until.is_some()),
             available_at: claimed_until.unwrap_or(created_at).into(),

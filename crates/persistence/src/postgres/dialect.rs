@@ -34,20 +34,13 @@ const SENT: &str = "UPDATE email_outbox AS e SET state = 'sent', sent_at = $1, l
      WHERE e.order_id = sent.order_id AND e.attempts = sent.attempts AND e.state = 'pending' \
      RETURNING e.order_id";
 
-/// One delivery per enabled endpoint subscribed to the event's type.
-const FAN_OUT: &str = "INSERT INTO webhook_deliveries \
-     (id, event_id, endpoint_id, order_id, event_type, state, attempts, available_at, created_at) \
-     SELECT gen_random_uuid(), $1, s.endpoint_id, $2, $3, 'pending', 0, $4, $4 \
-     FROM webhook_subscriptions s JOIN webhook_endpoints e ON e.id = s.endpoint_id \
-     WHERE s.event_type = $3 AND e.enabled";
-
 /// An event and its deliveries, pipelined (the deliveries' foreign key to
 /// the event is checked at commit).
 async fn insert_event(conn: &AsyncPgConnection, event: &NewEventRow) -> QueryResult<usize> {
     let (mut for_event, mut for_deliveries) = (conn, conn);
     let (_, queued) = try_join(
         diesel::insert_into(order_events::table).values(event).execute(&mut for_event),
-        fan_out!(FAN_OUT, event).execute(&mut for_deliveries),
+        fan_out!(&mut for_deliveries, event, crate::events::gen_random_uuid()),
     )
     .await?;
     Ok(queued)
@@ -65,7 +58,7 @@ impl Dialect for AsyncPgConnection {
         &mut self,
         order: &OrderRow,
         items: &[ItemRow],
-        email: &NewEmailRow<'_>,
+        email: &NewEmailRow,
         event: &NewEventRow,
     ) -> QueryResult<usize> {
         let shared: &AsyncPgConnection = self;

@@ -5,10 +5,10 @@ use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl as _;
 
 use super::SqliteConn;
+use super::create::{self, NewOrderRows};
 use crate::dialect::Dialect;
 use crate::events::NewEventRow;
 use crate::models::{ItemRow, MarkedRow, NewEmailRow, OrderRow};
-use crate::schema::{email_outbox, order_events, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 use crate::webhook_outbox::WebhookClaimRow;
 
@@ -31,43 +31,27 @@ const SENT: &str = "UPDATE email_outbox SET state = 'sent', sent_at = $1, last_e
      WHERE state = 'pending' AND (order_id, attempts) IN";
 const SENT_RETURNING: &str = "RETURNING order_id";
 
-/// One delivery per enabled endpoint subscribed to the event's type. SQLite
-/// has no UUID function: the id is a random (version 4) UUID built from
-/// `randomblob`, in the hyphenated text the other ids are stored as.
-const FAN_OUT: &str = "INSERT INTO webhook_deliveries \
-     (id, event_id, endpoint_id, order_id, event_type, state, attempts, available_at, created_at) \
-     SELECT lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || substr(hex(randomblob(2)), 2) \
-     || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(hex(randomblob(2)), 2) || '-' \
-     || hex(randomblob(6))), $1, s.endpoint_id, $2, $3, 'pending', 0, $4, $4 \
-     FROM webhook_subscriptions s JOIN webhook_endpoints e ON e.id = s.endpoint_id \
-     WHERE s.event_type = $3 AND e.enabled";
-
 impl Dialect for SqliteConn {
-    /// One statement at a time, and one row at a time: diesel-async cannot
-    /// batch-insert on SQLite (diesel_async#277). The file is local, so this
-    /// costs no round trips.
+    /// Every row in one trip to the blocking thread the connection lives on
+    /// (see `create.rs`).
     async fn insert_new_order(
         &mut self,
         order: &OrderRow,
         items: &[ItemRow],
-        email: &NewEmailRow<'_>,
+        email: &NewEmailRow,
         event: &NewEventRow,
     ) -> QueryResult<usize> {
-        diesel::insert_into(orders::table).values(order).execute(self).await?;
-        for item in items {
-            diesel::insert_into(order_items::table).values(item).execute(self).await?;
-        }
-        diesel::insert_into(email_outbox::table).values(email).execute(self).await?;
-        self.insert_events(std::slice::from_ref(event)).await
+        let rows =
+            NewOrderRows { order: order.clone(), items: items.to_vec(), email: email.clone(), event: event.clone() };
+        self.spawn_blocking(move |conn| create::insert(conn, &rows)).await
     }
 
     async fn insert_events(&mut self, events: &[NewEventRow]) -> QueryResult<usize> {
-        let mut queued = 0;
-        for event in events {
-            diesel::insert_into(order_events::table).values(event).execute(self).await?;
-            queued += fan_out!(FAN_OUT, event).execute(self).await?;
+        if events.is_empty() {
+            return Ok(0);
         }
-        Ok(queued)
+        let events = events.to_vec();
+        self.spawn_blocking(move |conn| create::insert_events(conn, &events)).await
     }
 
     fn claim_due_statement(&self) -> &'static str {

@@ -8,6 +8,28 @@
 //! signals after a commit: there is no NOTIFY; other processes on the same
 //! file find new emails by their sweep.
 
+/// A random UUID (version bits aside) as the hyphenated lower-case text ids
+/// are stored as: SQLite has no UUID function.
+macro_rules! random_uuid {
+    () => {{
+        use crate::events::{hex, lower_uuid, randomblob};
+        use diesel::TextExpressionMethods as _;
+        let part = |bytes: i32| hex(randomblob(bytes));
+        lower_uuid(
+            part(4)
+                .concat("-")
+                .concat(part(2))
+                .concat("-")
+                .concat(part(2))
+                .concat("-")
+                .concat(part(2))
+                .concat("-")
+                .concat(part(6)),
+        )
+    }};
+}
+
+mod create;
 mod dialect;
 
 use std::path::Path;
