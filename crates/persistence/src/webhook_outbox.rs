@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text};
+use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
 use domain::{
     ClaimedWebhook, CorruptRecord, EndpointId, EventType, RepositoryError, SigningSecret, Timestamp, WebhookOutbox,
@@ -13,8 +13,8 @@ use domain::{
 
 use crate::database::Database;
 use crate::dialect::Dialect as _;
-use crate::schema::webhook_deliveries;
-use crate::sql_types::{DbInstant, DbUuid, Uuid};
+use crate::schema::{webhook_deliveries, webhook_endpoints};
+use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
 /// The `webhook_deliveries` table in PostgreSQL or SQLite.
 #[derive(Debug, Clone)]
@@ -121,11 +121,34 @@ impl WebhookOutbox for SqlWebhookOutbox {
         in_flight: &[EndpointId],
     ) -> Result<Vec<ClaimedWebhook>, RepositoryError> {
         let lease_ends = now.plus(lease);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let per_endpoint = i64::try_from(per_endpoint).unwrap_or(i64::MAX);
         let in_flight: Vec<DbUuid> = in_flight.iter().map(|id| DbUuid(id.as_uuid())).collect();
+        // Where the enabled endpoints are taken from on each claim, so that
+        // none is always first when the claim's limit runs out.
+        let start = usize::try_from(now.unix_micros().rem_euclid(1 << 20)).unwrap_or(0);
         let rows: Vec<WebhookClaimRow> = operation!(self.db, Write, |conn| {
-            Ok(conn.claim_webhooks(DbInstant(lease_ends), DbInstant(now), &in_flight, per_endpoint, limit).await?)
+            let endpoints: Vec<DbUuid> = webhook_endpoints::table
+                .filter(webhook_endpoints::enabled)
+                .select(webhook_endpoints::id)
+                .load(conn)
+                .await?;
+            let mut rows = Vec::new();
+            for n in 0..endpoints.len() {
+                let endpoint = endpoints[(start + n) % endpoints.len()];
+                let held = in_flight.iter().filter(|id| **id == endpoint).count();
+                let take = per_endpoint.saturating_sub(held).min(limit.saturating_sub(rows.len()));
+                if take == 0 {
+                    continue;
+                }
+                let claimed: Vec<WebhookClaimRow> = diesel::sql_query(conn.claim_webhooks_statement())
+                    .bind::<Instant, _>(DbInstant(lease_ends))
+                    .bind::<Instant, _>(DbInstant(now))
+                    .bind::<Uuid, _>(endpoint)
+                    .bind::<BigInt, _>(i64::try_from(take).unwrap_or(i64::MAX))
+                    .load(conn)
+                    .await?;
+                rows.extend(claimed);
+            }
+            Ok(rows)
         })
         .await?;
         let mut claimed = Vec::with_capacity(rows.len());

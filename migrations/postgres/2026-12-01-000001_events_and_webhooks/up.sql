@@ -49,7 +49,7 @@ CREATE TABLE webhook_deliveries (
     created_at   timestamptz NOT NULL
 );
 
-CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (available_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (endpoint_id, available_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_newest_idx ON webhook_deliveries (created_at DESC, id DESC);
 CREATE INDEX webhook_deliveries_order_idx ON webhook_deliveries (order_id);
 -- GET /deliveries lists emails newest first too.

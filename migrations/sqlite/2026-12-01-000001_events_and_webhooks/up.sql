@@ -41,7 +41,7 @@ CREATE TABLE webhook_deliveries (
     created_at   TEXT    NOT NULL
 ) WITHOUT ROWID;
 
-CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (available_at) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_due_idx ON webhook_deliveries (endpoint_id, available_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_newest_idx ON webhook_deliveries (created_at DESC, id DESC);
 CREATE INDEX webhook_deliveries_order_idx ON webhook_deliveries (order_id);
 CREATE INDEX email_outbox_newest_idx ON email_outbox (created_at DESC, order_id DESC);

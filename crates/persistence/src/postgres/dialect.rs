@@ -1,7 +1,7 @@
 //! PostgreSQL's own statements.
 
 use diesel::QueryResult;
-use diesel::sql_types::{Array, BigInt, Integer};
+use diesel::sql_types::{Array, Integer};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
 use futures_util::future::{try_join, try_join_all, try_join5};
 
@@ -11,7 +11,6 @@ use crate::events::NewEventRow;
 use crate::models::{ItemRow, MarkedRow, NewEmailRow, OrderRow};
 use crate::schema::{email_outbox, order_events, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
-use crate::webhook_outbox::WebhookClaimRow;
 
 /// `SKIP LOCKED` lets several processes claim side by side without ever
 /// taking the same row.
@@ -22,10 +21,7 @@ const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_
 
 /// The deliveries in flight travel as one `uuid[]`, so the statement has
 /// one shape for any number and stays prepared.
-const CLAIM_WEBHOOKS: &str = webhook_claim!(
-    held: "(SELECT count(*) FROM unnest($3::uuid[]) AS busy(endpoint_id) WHERE busy.endpoint_id = d.endpoint_id)",
-    lock: "FOR UPDATE SKIP LOCKED"
-);
+const CLAIM_WEBHOOKS: &str = webhook_claim!(lock: "FOR UPDATE SKIP LOCKED");
 
 /// The claims travel as two arrays, so the statement has one shape for any
 /// batch and stays prepared.
@@ -95,22 +91,8 @@ impl Dialect for AsyncPgConnection {
         CLAIM
     }
 
-    async fn claim_webhooks(
-        &mut self,
-        lease_ends: DbInstant,
-        now: DbInstant,
-        in_flight: &[DbUuid],
-        per_endpoint: i64,
-        limit: i64,
-    ) -> QueryResult<Vec<WebhookClaimRow>> {
-        diesel::sql_query(CLAIM_WEBHOOKS)
-            .bind::<Instant, _>(lease_ends)
-            .bind::<Instant, _>(now)
-            .bind::<Array<Uuid>, _>(in_flight)
-            .bind::<BigInt, _>(per_endpoint)
-            .bind::<BigInt, _>(limit)
-            .load(self)
-            .await
+    fn claim_webhooks_statement(&self) -> &'static str {
+        CLAIM_WEBHOOKS
     }
 
     async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<Vec<DbUuid>> {

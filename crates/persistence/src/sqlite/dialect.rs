@@ -1,7 +1,7 @@
 //! SQLite's own statements.
 
 use diesel::QueryResult;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::Integer;
 use diesel_async::RunQueryDsl as _;
 
 use super::SqliteConn;
@@ -10,7 +10,6 @@ use crate::dialect::Dialect;
 use crate::events::NewEventRow;
 use crate::models::{ItemRow, MarkedRow, NewEmailRow, OrderRow};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
-use crate::webhook_outbox::WebhookClaimRow;
 
 /// SQLite has one writer at a time, so the statement alone keeps two claims
 /// from taking the same row.
@@ -21,10 +20,7 @@ const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_
 
 /// As `CLAIM`: one writer at a time. The deliveries in flight travel as a
 /// JSON array of ids, SQLite having no arrays.
-const CLAIM_WEBHOOKS: &str = webhook_claim!(
-    held: "(SELECT count(*) FROM json_each($3) AS busy WHERE busy.value = d.endpoint_id)",
-    lock: ""
-);
+const CLAIM_WEBHOOKS: &str = webhook_claim!(lock: "");
 
 /// Followed by a row-value list of `(order_id, attempts)`, one per claim.
 const SENT: &str = "UPDATE email_outbox SET state = 'sent', sent_at = $1, last_error = NULL \
@@ -58,24 +54,8 @@ impl Dialect for SqliteConn {
         CLAIM
     }
 
-    async fn claim_webhooks(
-        &mut self,
-        lease_ends: DbInstant,
-        now: DbInstant,
-        in_flight: &[DbUuid],
-        per_endpoint: i64,
-        limit: i64,
-    ) -> QueryResult<Vec<WebhookClaimRow>> {
-        // Hyphenated UUIDs need no escaping in JSON.
-        let ids: Vec<String> = in_flight.iter().map(|id| format!("\"{}\"", id.0.hyphenated())).collect();
-        diesel::sql_query(CLAIM_WEBHOOKS)
-            .bind::<Instant, _>(lease_ends)
-            .bind::<Instant, _>(now)
-            .bind::<Text, _>(format!("[{}]", ids.join(",")))
-            .bind::<BigInt, _>(per_endpoint)
-            .bind::<BigInt, _>(limit)
-            .load(self)
-            .await
+    fn claim_webhooks_statement(&self) -> &'static str {
+        CLAIM_WEBHOOKS
     }
 
     async fn mark_sent(&mut self, at: DbInstant, ids: &[DbUuid], attempts: &[i32]) -> QueryResult<Vec<DbUuid>> {
