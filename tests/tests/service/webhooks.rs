@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 on_both_backends!(
     every_delivery_is_signed_and_is_the_orders_event_in_order,
     a_receiver_failing_three_times_gets_the_event_on_attempt_4,
-    after_the_last_attempt_the_delivery_is_failed_with_its_error,
+    after_the_last_attempt_a_delivery_is_failed_and_a_retry_sends_it,
     a_hanging_receiver_holds_up_neither_the_emails_nor_other_endpoints,
     a_hanging_endpoint_with_a_backlog_holds_no_more_than_its_cap,
     a_redirect_is_not_followed,
@@ -134,7 +134,7 @@ async fn a_receiver_failing_three_times_gets_the_event_on_attempt_4(backend: Bac
     assert_eq!(receiver.received("/flaky").len(), 4, "nothing after the 2xx");
 }
 
-async fn after_the_last_attempt_the_delivery_is_failed_with_its_error(backend: Backend) {
+async fn after_the_last_attempt_a_delivery_is_failed_and_a_retry_sends_it(backend: Backend) {
     let app = spawn(backend, &[("WEBHOOK_MAX_ATTEMPTS", "3")]).await;
     let receiver = WebhookReceiver::start().await;
     receiver.answer("/broken", Behaviour::Status(500));
@@ -148,6 +148,19 @@ async fn after_the_last_attempt_the_delivery_is_failed_with_its_error(backend: B
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received("/broken").len(), 3, "no attempt after the last");
+
+    // The receiver is mended; an operator sends the failed delivery again.
+    receiver.answer("/broken", Behaviour::Ok);
+    let listed = app.get("/deliveries?kind=webhook&state=failed").await.json();
+    let delivery = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let retried = app.post_json(&format!("/deliveries/{delivery}/retry"), &json!({})).await;
+    assert_eq!(retried.status, 200, "{}", String::from_utf8_lossy(&retried.body));
+    let received = receiver.wait_for("/broken", 4, WAIT).await;
+    assert_eq!(received[3].json["id"], received[0].json["id"], "the same event, sent again");
+    eventually("the retried delivery to be sent", async || {
+        (deliveries(&app, "state = 'sent' AND attempts = 4 AND last_error IS NULL").await == 1).then_some(())
+    })
+    .await;
 }
 
 async fn a_hanging_receiver_holds_up_neither_the_emails_nor_other_endpoints(backend: Backend) {
