@@ -98,7 +98,7 @@ macro_rules! fan_out {
                 s::endpoint_id,
                 event.order_id.into_sql::<Uuid>(),
                 event.event_type.into_sql::<diesel::sql_types::Text>(),
-                "pending".into_sql::<diesel::sql_types::Text>(),
+                domain::DeliveryState::Pending.as_str().into_sql::<diesel::sql_types::Text>(),
                 0.into_sql::<diesel::sql_types::Integer>(),
                 event.occurred_at.into_sql::<Instant>(),
                 event.occurred_at.into_sql::<Instant>(),

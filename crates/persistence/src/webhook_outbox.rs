@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 use diesel_async::RunQueryDsl;
 use domain::{
-    ClaimedWebhook, CorruptRecord, EndpointId, EventType, RepositoryError, SigningSecret, Timestamp, WebhookOutbox,
-    WebhookUrl,
+    ClaimedWebhook, CorruptRecord, DeliveryState, EndpointId, EventType, RepositoryError, SigningSecret, Timestamp,
+    WebhookOutbox, WebhookUrl,
 };
 
 use crate::database::Database;
@@ -76,7 +76,7 @@ impl SqlWebhookOutbox {
     async fn record(
         &self,
         delivery: &ClaimedWebhook,
-        state: &'static str,
+        state: DeliveryState,
         sent_at: Option<Timestamp>,
         error: Option<String>,
         retry_at: Option<Timestamp>,
@@ -86,9 +86,9 @@ impl SqlWebhookOutbox {
             let claim = webhook_deliveries::table
                 .filter(webhook_deliveries::id.eq(id))
                 .filter(webhook_deliveries::attempts.eq(attempt))
-                .filter(webhook_deliveries::state.eq("pending"));
+                .filter(webhook_deliveries::state.eq(DeliveryState::Pending.as_str()));
             let changes = (
-                webhook_deliveries::state.eq(state),
+                webhook_deliveries::state.eq(state.as_str()),
                 webhook_deliveries::sent_at.eq(sent_at.map(DbInstant)),
                 webhook_deliveries::last_error.eq(error.as_deref()),
             );
@@ -165,7 +165,7 @@ impl WebhookOutbox for SqlWebhookOutbox {
                             .filter(webhook_deliveries::attempts.eq(attempt));
                         Ok(diesel::update(claim)
                             .set((
-                                webhook_deliveries::state.eq("failed"),
+                                webhook_deliveries::state.eq(DeliveryState::Failed.as_str()),
                                 webhook_deliveries::last_error.eq(error.as_str()),
                             ))
                             .execute(conn)
@@ -179,7 +179,7 @@ impl WebhookOutbox for SqlWebhookOutbox {
     }
 
     async fn record_delivered(&self, delivery: &ClaimedWebhook, at: Timestamp) -> Result<bool, RepositoryError> {
-        self.record(delivery, "sent", Some(at), None, None).await
+        self.record(delivery, DeliveryState::Sent, Some(at), None, None).await
     }
 
     async fn record_failure(
@@ -188,7 +188,7 @@ impl WebhookOutbox for SqlWebhookOutbox {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> Result<bool, RepositoryError> {
-        let state = if retry_at.is_some() { "pending" } else { "failed" };
+        let state = if retry_at.is_some() { DeliveryState::Pending } else { DeliveryState::Failed };
         self.record(delivery, state, None, Some(error.to_owned()), retry_at).await
     }
 
