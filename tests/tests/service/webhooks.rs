@@ -23,12 +23,7 @@ on_both_backends!(
 );
 
 /// Registers an endpoint for `events`; returns its id and signing secret.
-async fn subscribe(app: &TestApp, url: &str, events: &[&str]) -> (String, String) {
-    subscribe_in(app, url, events).await
-}
-
-/// [`subscribe`] through any server's API (a process's too).
-async fn subscribe_in(api: &Api, url: &str, events: &[&str]) -> (String, String) {
+async fn subscribe(api: &Api, url: &str, events: &[&str]) -> (String, String) {
     let response = api.post_json("/webhook-endpoints", &json!({"url": url, "events": events})).await;
     assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
     let endpoint = response.json();
@@ -323,7 +318,7 @@ async fn a_crash_mid_delivery_loses_no_event(backend: Backend) {
     let mut first = server(&dir, &db, "1000");
     // Ready: the database is migrated.
     first.wait_ready().await;
-    let (_, secret) = subscribe_in(&first.api(), &receiver.url("/crash"), &["order.created"]).await;
+    let (_, secret) = subscribe(&first.api(), &receiver.url("/crash"), &["order.created"]).await;
     let mut orders = Vec::new();
     for _ in 0..CRASH_ORDERS {
         orders.push(first.api().create_order(&sample_order()).await["id"].as_str().unwrap().to_owned());
@@ -370,7 +365,7 @@ async fn several_servers_on_one_postgres_deliver_each_event_exactly_once() {
     for server in &servers {
         server.wait_ready().await;
     }
-    let (_, secret) = subscribe_in(&servers[0].api(), &receiver.url("/many"), &["order.created"]).await;
+    let (_, secret) = subscribe(&servers[0].api(), &receiver.url("/many"), &["order.created"]).await;
     let apis: Vec<Api> = servers.iter().map(ServerProcess::api).collect();
     let mut orders = Vec::new();
     for chunk in (0..SCALE_OUT_ORDERS).collect::<Vec<_>>().chunks(10) {
