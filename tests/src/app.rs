@@ -195,6 +195,14 @@ impl Api {
         self.request(Method::PATCH, path, &all, Some(&bytes)).await
     }
 
+    /// Registers a webhook endpoint for `events`; returns its id and signing secret.
+    pub async fn subscribe(&self, url: &str, events: &[&str]) -> (String, String) {
+        let response = self.post_json("/webhook-endpoints", &json!({"url": url, "events": events})).await;
+        assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
+        let endpoint = response.json();
+        (endpoint["id"].as_str().unwrap().to_owned(), endpoint["secret"].as_str().unwrap().to_owned())
+    }
+
     /// Creates an order; asserts the 201 and returns its body.
     pub async fn create_order(&self, body: &Value) -> Value {
         let response = self.post_json("/orders", body).await;

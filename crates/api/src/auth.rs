@@ -30,6 +30,9 @@ pub struct WriteOrders;
 /// Managing API keys.
 #[derive(Debug)]
 pub struct Admin;
+/// Scraping metrics.
+#[derive(Debug)]
+pub struct ReadMetrics;
 
 impl Needs for ReadOrders {
     const SCOPE: Scope = Scope::OrdersRead;
@@ -39,6 +42,9 @@ impl Needs for WriteOrders {
 }
 impl Needs for Admin {
     const SCOPE: Scope = Scope::Admin;
+}
+impl Needs for ReadMetrics {
+    const SCOPE: Scope = Scope::MetricsRead;
 }
 
 /// Proof that the caller's key grants `N`'s scope, and the request as the

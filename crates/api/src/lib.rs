@@ -8,6 +8,7 @@ mod auth;
 mod dto;
 mod event_format;
 mod extract;
+mod http_metrics;
 mod idempotency;
 mod middleware;
 mod openapi;
@@ -19,7 +20,9 @@ mod routes;
 mod validation;
 
 pub use event_format::EventJson;
+pub use http_metrics::describe as describe_metrics;
 pub use routes::SERVED;
+pub use routes::metrics::MetricsExposition;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -40,6 +43,8 @@ pub struct AppState {
     pub webhooks: WebhookService,
     /// What the outboxes hold, for operators.
     pub deliveries: DeliveryService,
+    /// What `/metrics` serves.
+    pub metrics: std::sync::Arc<dyn MetricsExposition>,
     /// How long a client may take to send a request body (a slow-body guard;
     /// the request head has its own time-out in the server).
     pub body_timeout: std::time::Duration,

@@ -14,10 +14,10 @@ use actix_web::middleware::Next;
 use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 
-use crate::access_log;
 use crate::problem::Problem;
 use crate::problem_response::{self, RenderedProblem};
 use crate::request_id::{REQUEST_ID, RequestId, request_id_of};
+use crate::{access_log, http_metrics};
 
 /// Wraps the whole app (routes, default service, extractors).
 pub async fn around_every_request(
@@ -29,6 +29,8 @@ pub async fn around_every_request(
     let path = req.path().to_owned();
     let span = access_log::request_span(&request_id, req.method(), &path);
     let started = Instant::now();
+    let method = req.method().clone();
+    let route = req.match_pattern();
 
     // No clone of the request may live across this call: the router needs
     // sole ownership of it. So failures below are answered through `Err`.
@@ -38,6 +40,7 @@ pub async fn around_every_request(
         Ok(Err(error)) => {
             let problem = problem_response::problem_of(&error.error_response());
             access_log::completed(&span, problem.status, started);
+            http_metrics::observe(&method, http_metrics::route_label(route.as_deref()), problem.status, started);
             return Err(RenderedProblem::new(&problem, &path, &request_id).into());
         }
         Err(panic) => {
@@ -49,6 +52,7 @@ pub async fn around_every_request(
             span.in_scope(|| tracing::error!(panic = %message, "handler panicked"));
             let problem = Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR);
             access_log::completed(&span, problem.status, started);
+            http_metrics::observe(&method, http_metrics::route_label(route.as_deref()), problem.status, started);
             return Err(RenderedProblem::new(&problem, &path, &request_id).into());
         }
     };
@@ -61,5 +65,8 @@ pub async fn around_every_request(
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     access_log::completed(&span, status, started);
+    // `/orders/` matches only once NormalizePath, further in, has trimmed it.
+    let route = route.or_else(|| response.request().match_pattern());
+    http_metrics::observe(&method, http_metrics::route_label(route.as_deref()), status, started);
     Ok(response)
 }

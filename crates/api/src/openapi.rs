@@ -15,7 +15,7 @@ use crate::dto::{
 };
 use crate::event_format::{EventBody, EventData, EventListBody, EventRequest, EventTypeName};
 use crate::problem::ProblemBody;
-use crate::routes::{api_keys, deliveries, health, orders, webhook_endpoints};
+use crate::routes::{api_keys, deliveries, health, metrics, orders, webhook_endpoints};
 use crate::validation::FieldError;
 
 /// The document served at `/openapi.json`.
@@ -54,6 +54,7 @@ use crate::validation::FieldError;
         orders::list_events,
         health::live,
         health::ready,
+        metrics::metrics,
     ),
     components(schemas(
         CreateOrderRequest,
@@ -101,6 +102,7 @@ use crate::validation::FieldError;
             Delivery is at least once: receivers drop an event `id` they have seen."),
         (name = "deliveries", description = "Emails and webhooks the outboxes hold, and retrying failed ones (scope `admin`)"),
         (name = "health", description = "Liveness and readiness"),
+        (name = "metrics", description = "Prometheus metrics (scope `metrics:read`)"),
     ),
     modifiers(&Conventions)
 )]
@@ -152,6 +154,7 @@ const PROBLEMS_BY_OPERATION: &[(&str, &[u16])] = &[
     ("delete_webhook_endpoint", &[404, 500, 503]),
     ("list_deliveries", &[400, 500, 503]),
     ("retry_delivery", &[404, 409, 500, 503]),
+    ("metrics", &[]),
     ("live", &[]),
     ("ready", &[500, 503]),
 ];
@@ -175,6 +178,7 @@ const SCOPES: &[(&str, Scope)] = &[
     ("delete_webhook_endpoint", Scope::Admin),
     ("list_deliveries", Scope::Admin),
     ("retry_delivery", Scope::Admin),
+    ("metrics", Scope::MetricsRead),
 ];
 
 /// Request bodies whose unknown members are refused.
@@ -188,7 +192,7 @@ const CLOSED_SCHEMAS: &[&str] = &[
 ];
 
 const BEARER_DESCRIPTION: &str = "An API key, `ord_<id>_<secret>`, sent as `Authorization: Bearer <key>`. \
-                                  Scopes: `orders:read`, `orders:write` (implies `orders:read`), `admin` (keys, webhooks, deliveries).";
+                                  Scopes: `orders:read`, `orders:write` (implies `orders:read`), `admin` (keys, webhooks, deliveries), `metrics:read` (`/metrics`).";
 
 const REQUEST_ID_DESCRIPTION: &str = "1 to 128 of `[A-Za-z0-9._:-]`. A well-formed incoming id is echoed; \
                                       otherwise the service generates one. Equal to `request_id` in problems.";

@@ -108,6 +108,17 @@ fn logs() -> Logs {
     .clone()
 }
 
+/// This crate does not export metrics; the binary does.
+#[derive(Debug)]
+struct NoMetrics;
+
+#[async_trait::async_trait]
+impl api::MetricsExposition for NoMetrics {
+    async fn render(&self) -> String {
+        String::new()
+    }
+}
+
 /// Serves the real app over HTTP on a free port; returns its address and a
 /// key with every scope (keys live in memory here: only orders fail).
 async fn serve(fault: Fault) -> (String, String) {
@@ -116,7 +127,8 @@ async fn serve(fault: Fault) -> (String, String) {
     let orders = OrderService::new(Arc::new(FaultyRepository(fault)));
     let webhooks = WebhookService::new(Arc::new(InMemoryStore::default()), Arc::new(Anywhere));
     let deliveries = DeliveryService::new(Arc::new(InMemoryStore::default()));
-    let state = AppState { orders, keys, webhooks, deliveries, body_timeout: Duration::from_secs(5) };
+    let metrics = Arc::new(NoMetrics);
+    let state = AppState { orders, keys, webhooks, deliveries, metrics, body_timeout: Duration::from_secs(5) };
     let server =
         HttpServer::new(move || api::app(state.clone())).workers(1).disable_signals().bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", server.addrs()[0]);

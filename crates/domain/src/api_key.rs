@@ -27,11 +27,14 @@ pub enum Scope {
     OrdersWrite,
     /// Manage API keys. Grants no access to orders by itself.
     Admin,
+    /// Scrape `/metrics`: counts and latencies, never customer data, so a
+    /// monitoring system's key needs nothing else.
+    MetricsRead,
 }
 
 impl Scope {
     /// Every scope, in the order they are listed.
-    pub const ALL: [Scope; 3] = [Scope::OrdersRead, Scope::OrdersWrite, Scope::Admin];
+    pub const ALL: [Scope; 4] = [Scope::OrdersRead, Scope::OrdersWrite, Scope::Admin, Scope::MetricsRead];
 
     /// The name on the wire and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -39,12 +42,16 @@ impl Scope {
             Scope::OrdersRead => "orders:read",
             Scope::OrdersWrite => "orders:write",
             Scope::Admin => "admin",
+            Scope::MetricsRead => "metrics:read",
         }
     }
 
     /// Reads a scope name.
     pub fn parse(name: &str) -> Result<Self, ParseError> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name).ok_or(ParseError::OneOf("orders:read, orders:write, admin"))
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == name)
+            .ok_or(ParseError::OneOf("orders:read, orders:write, admin, metrics:read"))
     }
 }
 

@@ -203,6 +203,40 @@ pub trait DeliveryRepository: Send + Sync + 'static {
     /// already at the most the dispatcher allows, and failing again marks
     /// it failed again. Its `last_error` stays until it is sent.
     async fn retry(&self, id: DeliveryId, now: Timestamp) -> Result<RetryOutcome, RepositoryError>;
+
+    /// What each outbox still has to send, one [`Backlog`] per kind.
+    async fn backlog(&self) -> Result<Vec<Backlog>, RepositoryError>;
+}
+
+/// What one outbox still has to send: how much, and since when. An operator
+/// watches both, since a queue can be short and still stuck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backlog {
+    pub kind: DeliveryKind,
+    /// Deliveries not yet sent nor given up on, claimed ones included.
+    pub pending: u64,
+    /// When the oldest of them was committed; `None` when there are none.
+    pub oldest: Option<Timestamp>,
+}
+
+impl Backlog {
+    /// How long the oldest pending delivery has waited at `now` (zero when
+    /// none waits).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use domain::{Backlog, DeliveryKind, Timestamp};
+    ///
+    /// let now = Timestamp::now();
+    /// let idle = Backlog { kind: DeliveryKind::Email, pending: 0, oldest: None };
+    /// assert_eq!(idle.oldest_age(now), Duration::ZERO);
+    /// let queued = Timestamp::from_unix_micros(now.unix_micros() - 90_000_000).unwrap();
+    /// let behind = Backlog { kind: DeliveryKind::Webhook, pending: 3, oldest: Some(queued) };
+    /// assert_eq!(behind.oldest_age(now), Duration::from_secs(90));
+    /// ```
+    pub fn oldest_age(&self, now: Timestamp) -> std::time::Duration {
+        self.oldest.map_or(std::time::Duration::ZERO, |oldest| now.since(oldest))
+    }
 }
 
 /// Why retrying a delivery did not succeed.
@@ -238,6 +272,11 @@ impl DeliveryService {
 
     pub async fn list(&self, query: &DeliveryQuery) -> Result<DeliveryPage, RepositoryError> {
         self.repository.list(query).await
+    }
+
+    /// What each outbox still has to send.
+    pub async fn backlog(&self) -> Result<Vec<Backlog>, RepositoryError> {
+        self.repository.backlog().await
     }
 
     /// Puts a failed delivery back in the queue, due now; answers it as it now is.

@@ -76,7 +76,7 @@ pub use api_key::{
 };
 pub use customer::{CustomerEmail, CustomerName};
 pub use delivery::{
-    Delivery, DeliveryError, DeliveryId, DeliveryKind, DeliveryPage, DeliveryQuery, DeliveryRepository,
+    Backlog, Delivery, DeliveryError, DeliveryId, DeliveryKind, DeliveryPage, DeliveryQuery, DeliveryRepository,
     DeliveryService, DeliveryState, DeliveryTarget, RetryOutcome,
 };
 pub use email::{EmailDelivery, EmailMessage, EmailState};

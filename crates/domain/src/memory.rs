@@ -16,8 +16,8 @@ use futures_util::task::AtomicWaker;
 
 use crate::api_key::{ApiKey, ApiKeyId, StoredKey};
 use crate::delivery::{
-    Delivery, DeliveryId, DeliveryKind, DeliveryPage, DeliveryQuery, DeliveryRepository, DeliveryState, DeliveryTarget,
-    RetryOutcome,
+    Backlog, Delivery, DeliveryId, DeliveryKind, DeliveryPage, DeliveryQuery, DeliveryRepository, DeliveryState,
+    DeliveryTarget, RetryOutcome,
 };
 use crate::email::{EmailMessage, EmailState};
 use crate::event::{Cause, Change, EventFormat, EventId, OrderEvent, RecordedEvent};
@@ -219,13 +219,16 @@ impl EmailOutbox for InMemoryStore {
         due.sort_unstable_by_key(|(_, q)| q.available_at);
         let mut claimed = Vec::new();
         for (id, queued) in due.into_iter().take(limit) {
-            let Some(delivery) = orders.get_mut(id).map(Order::delivery_mut) else { continue };
+            let Some(order) = orders.get_mut(id) else { continue };
+            let queued_at = order.created_at();
+            let delivery = order.delivery_mut();
             delivery.attempts += 1;
             queued.available_at = now.plus(lease);
             claimed.push(ClaimedEmail {
                 message: queued.message.clone(),
                 attempt: delivery.attempts,
                 lease_ends: queued.available_at,
+                queued_at,
             });
         }
         Ok(claimed)
@@ -367,6 +370,19 @@ impl DeliveryRepository for InMemoryStore {
         self.email_queued.store(true, Ordering::Release);
         self.dispatcher.wake();
         Ok(requeued.map_or(RetryOutcome::NotFound, RetryOutcome::Requeued))
+    }
+
+    /// Webhooks are never delivered from memory: their backlog is empty.
+    async fn backlog(&self) -> Result<Vec<Backlog>, RepositoryError> {
+        let state = self.state();
+        let pending = state.orders.values().filter(|o| o.confirmation_email().state == DeliveryState::Pending);
+        let (count, oldest) = pending.fold((0, None), |(count, oldest): (u64, Option<Timestamp>), order| {
+            (count + 1, Some(oldest.map_or(order.created_at(), |o| o.min(order.created_at()))))
+        });
+        Ok(vec![
+            Backlog { kind: DeliveryKind::Email, pending: count, oldest },
+            Backlog { kind: DeliveryKind::Webhook, pending: 0, oldest: None },
+        ])
     }
 }
 

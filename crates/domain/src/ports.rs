@@ -134,6 +134,8 @@ pub struct ClaimedEmail {
     pub attempt: u32,
     /// When the claim runs out and anyone may claim the email again.
     pub lease_ends: Timestamp,
+    /// When the email was committed, with its order.
+    pub queued_at: Timestamp,
 }
 
 /// The email outbox: emails queued by [`OrderRepository::create`], waiting to be sent.

@@ -42,6 +42,12 @@ impl Timestamp {
         Self::from(self.0.checked_add_signed(delta).unwrap_or(DateTime::<Utc>::MAX_UTC))
     }
 
+    /// How long after `earlier` this is; zero if it is not after it (clocks
+    /// of two processes may disagree).
+    pub fn since(self, earlier: Timestamp) -> std::time::Duration {
+        (self.0 - earlier.0).to_std().unwrap_or_default()
+    }
+
     /// As a chrono value.
     pub fn as_datetime(self) -> DateTime<Utc> {
         self.0

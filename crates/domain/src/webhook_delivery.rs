@@ -31,6 +31,8 @@ pub struct ClaimedWebhook {
     pub attempt: u32,
     /// When the claim runs out and anyone may claim the delivery again.
     pub lease_ends: Timestamp,
+    /// When the delivery was committed, with its event.
+    pub queued_at: Timestamp,
 }
 
 /// The webhook outbox: deliveries queued in the transaction of their event.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ClaimedEmail, EmailOutbox, EmailSender, SendError, Timestamp};
+use domain::{ClaimedEmail, DeliveryKind, EmailOutbox, EmailSender, SendError, Timestamp};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::handoff::Handoff;
+use crate::outbox_metrics;
 use crate::retry::{Retry, until_recorded};
 
 /// How the dispatcher paces itself.
@@ -186,6 +187,9 @@ impl OutboxDispatcher {
             .await;
         let (sent, failed): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|(_, outcome)| outcome.is_ok());
         let sent: Vec<ClaimedEmail> = sent.into_iter().map(|(email, _)| email).collect();
+        for email in &sent {
+            outbox_metrics::sent(DeliveryKind::Email, email.attempt, email.queued_at);
+        }
         let (sent_at, until) = (Timestamp::now(), sent.iter().map(|email| email.lease_ends).max());
         if let Some(until) = until {
             let recorded = until_recorded("sent emails", until, || self.outbox.record_sent(&sent, sent_at)).await;
@@ -219,6 +223,7 @@ impl OutboxDispatcher {
     /// Schedules a retry (returned) or fails the email for good.
     async fn record_failure(&self, email: &ClaimedEmail, error: SendError) -> Option<Instant> {
         let delay = self.config.retry().delay_after(email.attempt, &error);
+        outbox_metrics::failed(DeliveryKind::Email, email.attempt, delay.is_some());
         match delay {
             Some(delay) => tracing::warn!(error = %error, retry_in = ?delay, "email send failed; will retry"),
             None => tracing::error!(error = %error, "email send failed for good"),

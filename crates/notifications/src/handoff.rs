@@ -51,12 +51,13 @@ impl OrderRepository for HandingOver {
         let Ok(slot) = self.handoff.to_dispatcher.clone().try_reserve_owned() else {
             return self.inner.create(creation).await;
         };
-        let lease_ends = creation.order.created_at().plus(self.handoff.lease);
+        let queued_at = creation.order.created_at();
+        let lease_ends = queued_at.plus(self.handoff.lease);
         creation.queueing = EmailQueueing::ClaimedUntil(lease_ends);
         let message = creation.email.clone();
         let outcome = self.inner.create(creation).await?;
         if outcome == CreateOutcome::Created {
-            slot.send(ClaimedEmail { message, attempt: 1, lease_ends });
+            slot.send(ClaimedEmail { message, attempt: 1, lease_ends, queued_at });
         }
         Ok(outcome)
     }

@@ -5,6 +5,7 @@ mod destination;
 mod dispatcher;
 mod handoff;
 mod log_mailer;
+mod outbox_metrics;
 mod retry;
 mod smtp_mailer;
 mod webhook_client;
@@ -14,6 +15,7 @@ pub use destination::DestinationGuard;
 pub use dispatcher::{DispatcherConfig, OutboxDispatcher};
 pub use handoff::{HandingOver, Handoff};
 pub use log_mailer::LogMailer;
+pub use outbox_metrics::describe as describe_metrics;
 pub use smtp_mailer::{SmtpConfig, SmtpConfigError, SmtpMailer};
 pub use tokio_util::sync::CancellationToken;
 pub use webhook_client::{

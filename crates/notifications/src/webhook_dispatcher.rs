@@ -12,12 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use domain::{ClaimedWebhook, EndpointId, SendError, SigningSecret, Timestamp, WebhookOutbox, WebhookUrl};
+use domain::{
+    ClaimedWebhook, DeliveryKind, EndpointId, SendError, SigningSecret, Timestamp, WebhookOutbox, WebhookUrl,
+};
 use tokio::task::{self, JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::outbox_metrics;
 use crate::retry::{Retry, until_recorded};
 use crate::webhook_client::{Delivered, WebhookClient};
 
@@ -233,6 +236,7 @@ impl Shared {
         let (delay, recorded) = match outcome {
             Ok(Delivered { status }) => {
                 tracing::info!(http_status = status, status = "sent", "webhook delivered");
+                outbox_metrics::sent(DeliveryKind::Webhook, delivery.attempt, delivery.queued_at);
                 let at = Timestamp::now();
                 let recorded = until_recorded("the webhook outcome", delivery.lease_ends, || {
                     self.outbox.record_delivered(delivery, at)
@@ -242,6 +246,7 @@ impl Shared {
             }
             Err(error) => {
                 let delay = self.retry().delay_after(delivery.attempt, &error);
+                outbox_metrics::failed(DeliveryKind::Webhook, delivery.attempt, delay.is_some());
                 match delay {
                     Some(delay) => tracing::warn!(
                         status = "pending", error = %error, retry_in = ?delay, "webhook delivery failed; will retry"
@@ -319,6 +324,7 @@ mod tests {
                 payload: format!(r#"{{"path":"{path}"}}"#),
                 attempt: 0,
                 lease_ends: Timestamp::now(),
+                queued_at: Timestamp::now(),
             };
             let row = Row { delivery, state: "pending", attempts: 0, available_at: Timestamp::now(), last_error: None };
             self.rows.lock().unwrap().push(row);

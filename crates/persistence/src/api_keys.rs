@@ -77,7 +77,7 @@ impl SqlApiKeyRepository {
 impl ApiKeyRepository for SqlApiKeyRepository {
     async fn create(&self, key: &StoredKey) -> Result<(), RepositoryError> {
         let row = KeyRow::from_key(key);
-        operation!(self.db, Write, |conn| {
+        operation!(self.db, "api_keys.create", Write, |conn| {
             diesel::insert_into(api_keys::table).values(&row).execute(conn).await?;
             Ok(())
         })
@@ -86,7 +86,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
 
     async fn create_first(&self, key: &StoredKey) -> Result<bool, RepositoryError> {
         let row = KeyRow::from_key(key);
-        operation!(self.db, Transaction, |conn| {
+        operation!(self.db, "api_keys.create_first", Transaction, |conn| {
             let claimed = diesel::sql_query(CLAIM_FIRST_KEY).execute(conn).await?;
             let any: Option<String> = api_keys::table.select(api_keys::id).first(conn).await.optional()?;
             if claimed == 0 || any.is_some() {
@@ -99,7 +99,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
     }
 
     async fn list(&self) -> Result<Vec<StoredKey>, RepositoryError> {
-        let rows: Vec<KeyRow> = operation!(self.db, Read, |conn| {
+        let rows: Vec<KeyRow> = operation!(self.db, "api_keys.list", Read, |conn| {
             Ok(api_keys::table
                 .order((api_keys::created_at, api_keys::id))
                 .select(KeyRow::as_select())
@@ -112,7 +112,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
 
     async fn revoke(&self, id: &ApiKeyId, at: Timestamp) -> Result<Option<ApiKey>, RepositoryError> {
         let id = id.to_string();
-        let row: Option<KeyRow> = operation!(self.db, Transaction, |conn| {
+        let row: Option<KeyRow> = operation!(self.db, "api_keys.revoke", Transaction, |conn| {
             diesel::update(api_keys::table.filter(api_keys::id.eq(&id)).filter(api_keys::revoked_at.is_null()))
                 .set(api_keys::revoked_at.eq(DbInstant(at)))
                 .execute(conn)
@@ -125,7 +125,7 @@ impl ApiKeyRepository for SqlApiKeyRepository {
 
     async fn record_use(&self, used: &[(ApiKeyId, Timestamp)]) -> Result<(), RepositoryError> {
         let used: Vec<(String, Timestamp)> = used.iter().map(|(id, at)| (id.to_string(), *at)).collect();
-        operation!(self.db, Transaction, |conn| {
+        operation!(self.db, "api_keys.record_use", Transaction, |conn| {
             for (id, at) in &used {
                 // Never backwards: another process may have stored a later use.
                 let earlier = api_keys::last_used_at.is_null().or(api_keys::last_used_at.lt(DbInstant(*at)));

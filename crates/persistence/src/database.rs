@@ -10,7 +10,7 @@ use crate::api_keys::SqlApiKeyRepository;
 use crate::deliveries::SqlDeliveryRepository;
 use crate::orders::SqlOrderRepository;
 use crate::outbox::SqlEmailOutbox;
-use crate::pool::PoolOptions;
+use crate::pool::{PoolOptions, Pools};
 use crate::postgres::Postgres;
 use crate::sqlite::Sqlite;
 use crate::url::DatabaseUrl;
@@ -71,6 +71,8 @@ pub struct Database {
     pub(crate) webhook_queued: Arc<Notify>,
     /// How long one operation may take; see [`Database::run`].
     pub(crate) timeout: Duration,
+    /// The pools `/metrics` reports.
+    pools: Pools,
 }
 
 /// The open database, by backend.
@@ -85,23 +87,25 @@ impl Database {
     /// pending migrations, and builds the pool.
     pub async fn open(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self, OpenError> {
         let email_queued = Arc::new(Notify::new());
+        let pools = Pools::default();
         let backend = match url {
             DatabaseUrl::Postgres(url) => Backend::Postgres(Postgres::open(url, options, email_queued.clone()).await?),
-            DatabaseUrl::Sqlite(path) => Backend::Sqlite(Sqlite::open(path, options).await?),
+            DatabaseUrl::Sqlite(path) => Backend::Sqlite(Sqlite::open(path, options, &pools).await?),
         };
-        Ok(Self { backend, email_queued, webhook_queued: Arc::new(Notify::new()), timeout: options.timeout })
+        Ok(Self { backend, email_queued, webhook_queued: Arc::new(Notify::new()), timeout: options.timeout, pools })
     }
 
     /// The same database through a pool of its own with at most `max_size`
-    /// connections (PostgreSQL; SQLite shares its pool and writer lock).
+    /// connections, reported in `/metrics` as `name` (PostgreSQL; SQLite
+    /// shares its pools and writer lock).
     ///
     /// A PostgreSQL connection is driven by a task on the runtime that opened
     /// it, so a pool used from one thread only keeps each query's wake-ups on
     /// that thread: one pool per HTTP worker saves a cross-thread hand-off per
     /// query.
-    pub fn with_own_pool(&self, max_size: u32) -> Self {
+    pub fn with_own_pool(&self, name: &'static str, max_size: u32) -> Self {
         let backend = match &self.backend {
-            Backend::Postgres(db) => Backend::Postgres(db.with_own_pool(max_size)),
+            Backend::Postgres(db) => Backend::Postgres(db.with_own_pool(name, max_size, &self.pools)),
             Backend::Sqlite(db) => Backend::Sqlite(db.clone()),
         };
         Self { backend, ..self.clone() }
@@ -143,6 +147,12 @@ impl Database {
         if queued > 0 {
             self.webhook_queued.notify_one();
         }
+    }
+
+    /// Sets the `db_pool_*` metrics to the state of every pool opened
+    /// through this database, now.
+    pub fn record_pool_metrics(&self) {
+        self.pools.record();
     }
 
     /// `"postgres"` or `"sqlite"`, for logs.

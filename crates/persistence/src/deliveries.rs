@@ -7,13 +7,13 @@ use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use domain::{
-    CorruptRecord, Delivery, DeliveryId, DeliveryKind, DeliveryPage, DeliveryQuery, DeliveryRepository, DeliveryState,
-    DeliveryTarget, EventType, RepositoryError, RetryOutcome, Timestamp,
+    Backlog, CorruptRecord, Delivery, DeliveryId, DeliveryKind, DeliveryPage, DeliveryQuery, DeliveryRepository,
+    DeliveryState, DeliveryTarget, EventType, RepositoryError, RetryOutcome, Timestamp,
 };
 
 use crate::database::Database;
 use crate::schema::{email_outbox, webhook_deliveries, webhook_endpoints};
-use crate::sql_types::{DbInstant, DbUuid};
+use crate::sql_types::{DbInstant, DbUuid, Instant};
 
 /// An email of the outbox, as a delivery.
 #[derive(Debug, Queryable, Selectable)]
@@ -128,6 +128,33 @@ impl SqlDeliveryRepository {
     }
 }
 
+/// Both outboxes' pending rows, counted through their partial "due"
+/// indexes: the cost grows with what waits, not with what was ever sent.
+const BACKLOG: &str = "SELECT 'email' AS kind, count(*) AS pending, min(created_at) AS oldest \
+     FROM email_outbox WHERE state = 'pending' \
+     UNION ALL SELECT 'webhook', count(*), min(created_at) FROM webhook_deliveries WHERE state = 'pending'";
+
+/// One outbox's line of [`BACKLOG`].
+#[derive(Debug, QueryableByName)]
+struct BacklogRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    kind: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pending: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Instant>)]
+    oldest: Option<DbInstant>,
+}
+
+impl BacklogRow {
+    fn into_backlog(self) -> Result<Backlog, CorruptRecord> {
+        Ok(Backlog {
+            kind: DeliveryKind::parse(&self.kind).map_err(|_| CorruptRecord("unknown outbox"))?,
+            pending: u64::try_from(self.pending).unwrap_or(0),
+            oldest: self.oldest.map(|at| at.0),
+        })
+    }
+}
+
 #[async_trait]
 impl DeliveryRepository for SqlDeliveryRepository {
     /// Each table gives its `limit + 1` newest after the cursor, through its
@@ -138,7 +165,7 @@ impl DeliveryRepository for SqlDeliveryRepository {
         let state = query.state.map(DeliveryState::as_str);
         let order_id = query.order_id.map(DbUuid::from);
         let after = query.after.map(|c| (DbInstant(c.created_at), DbUuid(c.id.as_uuid())));
-        let (email_rows, webhook_rows) = operation!(self.db, Read, |conn| {
+        let (email_rows, webhook_rows) = operation!(self.db, "deliveries.list", Read, |conn| {
             let mut email_rows: Vec<EmailRow> = Vec::new();
             if emails {
                 let mut select = email_outbox::table
@@ -191,13 +218,20 @@ impl DeliveryRepository for SqlDeliveryRepository {
         Ok(DeliveryPage::from_merged(rows, query.limit))
     }
 
+    async fn backlog(&self) -> Result<Vec<Backlog>, RepositoryError> {
+        let rows: Vec<BacklogRow> =
+            operation!(self.db, "deliveries.backlog", Read, |conn| Ok(diesel::sql_query(BACKLOG).load(conn).await?))
+                .await?;
+        Ok(rows.into_iter().map(BacklogRow::into_backlog).collect::<Result<_, _>>()?)
+    }
+
     /// An email's id is its order's, a webhook delivery's its own: the id
     /// is looked up in the email outbox first. Only a failed row changes,
     /// so two operators retrying at once requeue it once.
     async fn retry(&self, id: DeliveryId, now: Timestamp) -> Result<RetryOutcome, RepositoryError> {
         let key = DbUuid(id.as_uuid());
         let (failed, pending) = (DeliveryState::Failed.as_str(), DeliveryState::Pending.as_str());
-        let found = operation!(self.db, Transaction, |conn| {
+        let found = operation!(self.db, "deliveries.retry", Transaction, |conn| {
             let requeued = diesel::update(
                 email_outbox::table.filter(email_outbox::order_id.eq(key)).filter(email_outbox::state.eq(failed)),
             )

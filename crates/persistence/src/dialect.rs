@@ -70,7 +70,7 @@ macro_rules! webhook_claim {
              AND (p.created_at < d.created_at OR (p.created_at = d.created_at AND p.event_id < d.event_id))) \
              ORDER BY d.available_at LIMIT $4 ",
             $lock,
-            ") RETURNING id, event_id, event_type, endpoint_id, attempts, \
+            ") RETURNING id, event_id, event_type, endpoint_id, attempts, created_at, \
              (SELECT url FROM webhook_endpoints WHERE webhook_endpoints.id = webhook_deliveries.endpoint_id) AS url, \
              (SELECT secret FROM webhook_endpoints WHERE webhook_endpoints.id = webhook_deliveries.endpoint_id) AS secret, \
              (SELECT payload FROM order_events WHERE order_events.id = webhook_deliveries.event_id) AS payload"

@@ -81,6 +81,8 @@ pub(crate) struct ClaimRow {
     body: String,
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    #[diesel(sql_type = crate::sql_types::Instant)]
+    created_at: DbInstant,
 }
 
 /// An email a statement marked, by its order.
@@ -101,6 +103,7 @@ impl ClaimRow {
             },
             attempt: u32::try_from(self.attempts).unwrap_or(0),
             lease_ends,
+            queued_at: self.created_at.0,
         }
     }
 }

@@ -16,10 +16,13 @@
 use diesel_async::AsyncPgConnection;
 use domain::RepositoryError;
 use futures_util::future::BoxFuture;
+use std::time::Instant;
+use tracing::Instrument as _;
 
 use crate::database::{Backend, Database};
 use crate::error::DbError;
 use crate::sqlite::SqliteConn;
+use crate::telemetry;
 
 /// What an operation does to the database: a choice every operation makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,12 +63,13 @@ pub(crate) fn body<'c, T>(future: impl Future<Output = Result<T, DbError>> + Sen
 
 /// Runs `$body` (a `Result<_, DbError>`) on `$db` with `$access`
 /// ([`Access`]: `Read`, `Write` or `Transaction`), with `$conn` bound to the
-/// connection. Evaluates to a future of `Result<_, RepositoryError>`. The body
+/// connection, as the operation `$name` (`"<module>.<method>"`: the span's
+/// name and the latency metric's label). Evaluates to a future of `Result<_, RepositoryError>`. The body
 /// is an async block's: `?` and `return` leave the body only. It owns what it
 /// uses (`move`).
 macro_rules! operation {
-    ($db:expr, $access:ident, |$conn:ident| $body:expr) => {
-        $db.run($crate::operation::Access::$access, move |connection| {
+    ($db:expr, $name:literal, $access:ident, |$conn:ident| $body:expr) => {
+        $db.run($name, $crate::operation::Access::$access, move |connection| {
             $crate::operation::body(async move {
                 match connection {
                     $crate::operation::Conn::Postgres($conn) => $body,
@@ -84,18 +88,22 @@ impl Database {
     /// does not answer.
     pub(crate) async fn run<T: Send + 'static>(
         &self,
+        name: &'static str,
         access: Access,
         operation: impl Operation<T>,
     ) -> Result<T, RepositoryError> {
+        let started = Instant::now();
         let running = async {
             match &self.backend {
                 Backend::Postgres(db) => db.run(access, operation).await,
                 Backend::Sqlite(db) => db.run(access, operation).await,
             }
         };
-        match tokio::time::timeout(self.timeout, running).await {
-            Ok(result) => Ok(result?),
-            Err(_) => Err(DbError::TimedOut(self.timeout).into()),
-        }
+        let outcome = tokio::time::timeout(self.timeout, running)
+            .instrument(telemetry::operation_span(name, self.backend()))
+            .await
+            .unwrap_or(Err(DbError::TimedOut(self.timeout)));
+        telemetry::operation_ended(name, started, outcome.is_ok());
+        Ok(outcome?)
     }
 }

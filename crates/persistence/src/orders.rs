@@ -134,7 +134,7 @@ impl OrderRepository for SqlOrderRepository {
         let item_rows = ItemRow::from_order(&order);
         let created_at = order.created_at();
         let event_row = NewEventRow::render(&*self.format, &Change::Created, &order, &cause, created_at);
-        let (outcome, webhooks) = operation!(self.db, Transaction, |conn| {
+        let (outcome, webhooks) = operation!(self.db, "orders.create", Transaction, |conn| {
             let email_row = NewEmailRow::queued(&email, created_at, queueing);
             // The key first: a concurrent request with the same key waits
             // here (PostgreSQL's unique index, SQLite's write lock) until this
@@ -173,7 +173,7 @@ impl OrderRepository for SqlOrderRepository {
 
     async fn purge_expired_keys(&self, now: Timestamp, limit: usize) -> Result<usize, RepositoryError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        operation!(self.db, Write, |conn| {
+        operation!(self.db, "orders.purge_expired_keys", Write, |conn| {
             Ok(diesel::sql_query(PURGE_KEYS)
                 .bind::<Instant, _>(DbInstant(now))
                 .bind::<BigInt, _>(limit)
@@ -185,7 +185,7 @@ impl OrderRepository for SqlOrderRepository {
 
     async fn get(&self, id: OrderId) -> Result<Option<Order>, RepositoryError> {
         let id = DbUuid::from(id);
-        operation!(self.db, Read, |conn| load_order!(conn, id)).await
+        operation!(self.db, "orders.get", Read, |conn| load_order!(conn, id)).await
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, RepositoryError> {
@@ -194,7 +194,7 @@ impl OrderRepository for SqlOrderRepository {
         let status = query.status.map(OrderStatus::as_str);
         let email_key = query.customer_email_key.clone();
         let after = query.after.map(|c| (DbInstant(c.created_at), DbUuid::from(c.id)));
-        let rows: Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)> = operation!(self.db, Read, |conn| {
+        let rows: Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)> = operation!(self.db, "orders.list", Read, |conn| {
             let mut select = orders::table
                 .inner_join(email_outbox::table)
                 .select((OrderRow::as_select(), DeliveryRow::as_select()))
@@ -237,7 +237,7 @@ impl OrderRepository for SqlOrderRepository {
     async fn update_status(&self, update: &StatusUpdate) -> Result<Option<Order>, RepositoryError> {
         let key = DbUuid::from(update.id);
         let (update, format) = (update.clone(), self.format.clone());
-        let (order, webhooks) = operation!(self.db, Transaction, |conn| {
+        let (order, webhooks) = operation!(self.db, "orders.update_status", Transaction, |conn| {
             let StatusUpdate { expected, from, to, at, cause, .. } = update;
             let changed =
                 diesel::update(orders::table.filter(orders::id.eq(key)).filter(orders::version.eq(expected.get())))
@@ -263,7 +263,7 @@ impl OrderRepository for SqlOrderRepository {
 
     async fn events(&self, id: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
         let key = DbUuid::from(id);
-        let rows: Option<Vec<EventRow>> = operation!(self.db, Read, |conn| {
+        let rows: Option<Vec<EventRow>> = operation!(self.db, "orders.events", Read, |conn| {
             let exists = orders::table.filter(orders::id.eq(key)).select(orders::id).first::<DbUuid>(conn).await;
             if exists.optional()?.is_none() {
                 return Ok(None);
@@ -282,7 +282,7 @@ impl OrderRepository for SqlOrderRepository {
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
-        operation!(self.db, Read, |conn| {
+        operation!(self.db, "orders.ping", Read, |conn| {
             diesel::sql_query("SELECT 1").execute(conn).await?;
             Ok(())
         })

@@ -50,7 +50,7 @@ impl EmailOutbox for SqlEmailOutbox {
     ) -> Result<Vec<ClaimedEmail>, RepositoryError> {
         let lease_ends = now.plus(lease);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<ClaimRow> = operation!(self.db, Write, |conn| {
+        let rows: Vec<ClaimRow> = operation!(self.db, "outbox.claim_due", Write, |conn| {
             Ok(diesel::sql_query(conn.claim_due_statement())
                 .bind::<Instant, _>(DbInstant(lease_ends))
                 .bind::<Instant, _>(DbInstant(now))
@@ -71,7 +71,7 @@ impl EmailOutbox for SqlEmailOutbox {
         let ids: Vec<DbUuid> = emails.iter().map(|e| DbUuid::from(e.message.order_id)).collect();
         let attempts: Vec<i32> = emails.iter().map(attempt_of).collect();
         let format = self.format.clone();
-        let (marked, webhooks) = operation!(self.db, Transaction, |conn| {
+        let (marked, webhooks) = operation!(self.db, "outbox.record_sent", Transaction, |conn| {
             let marked = conn.mark_sent(DbInstant(at), &ids, &attempts).await?;
             // Two queries for the whole batch, then its events (pipelined on PostgreSQL).
             let events: Vec<NewEventRow> = load_orders!(conn, &marked)?
@@ -98,7 +98,7 @@ impl EmailOutbox for SqlEmailOutbox {
         let (id, attempt) = (DbUuid::from(email.message.order_id), attempt_of(email));
         let error = error.to_owned();
         let format = self.format.clone();
-        let (changed, webhooks) = operation!(self.db, Transaction, |conn| {
+        let (changed, webhooks) = operation!(self.db, "outbox.record_failure", Transaction, |conn| {
             let claim = email_outbox::table
                 .filter(email_outbox::order_id.eq(id))
                 .filter(email_outbox::attempts.eq(attempt))

@@ -133,7 +133,7 @@ impl WebhookEndpointRepository for SqlWebhookEndpointRepository {
             .iter()
             .map(|t| SubscriptionRow { event_type: t.as_str().to_owned(), endpoint_id: id })
             .collect();
-        operation!(self.db, Transaction, |conn| {
+        operation!(self.db, "webhook_endpoints.create", Transaction, |conn| {
             let row = NewEndpointRow {
                 id,
                 url: &url,
@@ -152,12 +152,15 @@ impl WebhookEndpointRepository for SqlWebhookEndpointRepository {
     }
 
     async fn list(&self) -> Result<Vec<WebhookEndpoint>, RepositoryError> {
-        endpoints(operation!(self.db, Read, |conn| load_endpoints!(conn, None)).await?)
+        endpoints(operation!(self.db, "webhook_endpoints.list", Read, |conn| load_endpoints!(conn, None)).await?)
     }
 
     async fn get(&self, id: EndpointId) -> Result<Option<WebhookEndpoint>, RepositoryError> {
         let id = DbUuid(id.as_uuid());
-        Ok(endpoints(operation!(self.db, Read, |conn| load_endpoints!(conn, Some(id))).await?)?.pop())
+        Ok(endpoints(
+            operation!(self.db, "webhook_endpoints.get", Read, |conn| load_endpoints!(conn, Some(id))).await?,
+        )?
+        .pop())
     }
 
     async fn set_enabled(
@@ -167,7 +170,7 @@ impl WebhookEndpointRepository for SqlWebhookEndpointRepository {
         at: Timestamp,
     ) -> Result<Option<WebhookEndpoint>, RepositoryError> {
         let id = DbUuid(id.as_uuid());
-        let rows = operation!(self.db, Transaction, |conn| {
+        let rows = operation!(self.db, "webhook_endpoints.set_enabled", Transaction, |conn| {
             diesel::update(webhook_endpoints::table.filter(webhook_endpoints::id.eq(id)))
                 .filter(webhook_endpoints::deleted_at.is_null())
                 .set((webhook_endpoints::enabled.eq(enabled), webhook_endpoints::updated_at.eq(DbInstant(at))))
@@ -181,7 +184,7 @@ impl WebhookEndpointRepository for SqlWebhookEndpointRepository {
 
     async fn delete(&self, id: EndpointId, at: Timestamp) -> Result<bool, RepositoryError> {
         let id = DbUuid(id.as_uuid());
-        operation!(self.db, Transaction, |conn| {
+        operation!(self.db, "webhook_endpoints.delete", Transaction, |conn| {
             let deleted = diesel::update(webhook_endpoints::table.filter(webhook_endpoints::id.eq(id)))
                 .filter(webhook_endpoints::deleted_at.is_null())
                 .set((

@@ -41,6 +41,8 @@ pub(crate) struct WebhookClaimRow {
     endpoint_id: DbUuid,
     #[diesel(sql_type = Integer)]
     attempts: i32,
+    #[diesel(sql_type = Instant)]
+    created_at: DbInstant,
     #[diesel(sql_type = Text)]
     url: String,
     #[diesel(sql_type = Text)]
@@ -61,6 +63,7 @@ impl WebhookClaimRow {
             payload: self.payload,
             attempt: u32::try_from(self.attempts).unwrap_or(0),
             lease_ends,
+            queued_at: self.created_at.0,
         })
     }
 }
@@ -82,7 +85,7 @@ impl SqlWebhookOutbox {
         retry_at: Option<Timestamp>,
     ) -> Result<bool, RepositoryError> {
         let (id, attempt) = (DbUuid(delivery.id.as_uuid()), attempt_of(delivery));
-        let changed = operation!(self.db, Write, |conn| {
+        let changed = operation!(self.db, "webhook_outbox.record", Write, |conn| {
             let claim = webhook_deliveries::table
                 .filter(webhook_deliveries::id.eq(id))
                 .filter(webhook_deliveries::attempts.eq(attempt))
@@ -125,7 +128,7 @@ impl WebhookOutbox for SqlWebhookOutbox {
         // Where the enabled endpoints are taken from on each claim, so that
         // none is always first when the claim's limit runs out.
         let start = usize::try_from(now.unix_micros().rem_euclid(1 << 20)).unwrap_or(0);
-        let rows: Vec<WebhookClaimRow> = operation!(self.db, Write, |conn| {
+        let rows: Vec<WebhookClaimRow> = operation!(self.db, "webhook_outbox.claim_due", Write, |conn| {
             let endpoints: Vec<DbUuid> = webhook_endpoints::table
                 .filter(webhook_endpoints::enabled)
                 .select(webhook_endpoints::id)
@@ -159,7 +162,7 @@ impl WebhookOutbox for SqlWebhookOutbox {
                 Err(corrupt) => {
                     tracing::error!(delivery_id = %id.0, error = %corrupt, "webhook delivery cannot be sent; failed");
                     let error = corrupt.to_string();
-                    operation!(self.db, Write, |conn| {
+                    operation!(self.db, "webhook_outbox.fail_unreadable", Write, |conn| {
                         let claim = webhook_deliveries::table
                             .filter(webhook_deliveries::id.eq(id))
                             .filter(webhook_deliveries::attempts.eq(attempt));

@@ -8,5 +8,6 @@ mod connection_guard;
 pub mod healthcheck;
 mod http_server;
 pub mod key_commands;
+pub mod scrape;
 pub mod startup;
 pub mod telemetry;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context as _;
-use api::AppState;
+use api::{AppState, MetricsExposition};
 use domain::{
     DeliveryService, DestinationPolicy, EmailSender, EventFormat, IssuedKey, KeyRing, KeyService, OrderRepository,
     OrderService, WebhookService,
@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, MailTransport, Settings};
 use crate::http_server::{self, ServeOptions};
+use crate::scrape::{self, Scrape};
 
 /// How often each process reloads the API keys: a key made or revoked on one
 /// process is honoured or refused by every other within this (the promise is 5 s).
@@ -75,7 +76,7 @@ impl Application {
         let ttl = settings.idempotency_ttl;
         // Background work (dispatcher, key janitor) has two connections of its
         // own; requests share DATABASE_POOL_SIZE across the HTTP workers.
-        let background = database.with_own_pool(2);
+        let background = database.with_own_pool("background", 2);
         // Events are written down in the API's JSON, by whichever adapter stores them.
         let events: Arc<dyn EventFormat> = Arc::new(api::EventJson);
         let mut handoff = None;
@@ -86,7 +87,7 @@ impl Application {
             let client = WebhookClient::new(settings.webhook_client.clone()).context("could not set up webhooks")?;
             // A pool of its own: slow endpoints then never keep the emails'
             // outcomes waiting for a connection.
-            let outbox = Arc::new(database.with_own_pool(WEBHOOK_POOL_SIZE).webhook_outbox());
+            let outbox = Arc::new(database.with_own_pool("webhooks", WEBHOOK_POOL_SIZE).webhook_outbox());
             let webhooks = WebhookDispatcher::new(outbox, Arc::new(client), settings.webhook_dispatcher.clone());
             (tokio::spawn(dispatcher.run(stop_dispatcher.clone())), tokio::spawn(webhooks.run(stop_dispatcher.clone())))
         } else {
@@ -109,6 +110,11 @@ impl Application {
         }
         tokio::spawn(refresh_keys(keys, stop_dispatcher.clone()));
 
+        let recorder = scrape::recorder()?;
+        tokio::spawn(scrape::upkeep(recorder.clone(), stop_dispatcher.clone()));
+        let scrape: Arc<dyn MetricsExposition> =
+            Arc::new(Scrape::new(recorder, database.clone(), DeliveryService::new(Arc::new(background.deliveries()))));
+
         let port = listener.local_addr().context("listener has no address")?.port();
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         // Each HTTP worker gets its own share of the pool (see Database::with_own_pool).
@@ -120,7 +126,7 @@ impl Application {
             ServeOptions { limits: settings.http.clone(), workers, shutdown_timeout: settings.shutdown_timeout };
         let server = http_server::serve(listener, options, move || {
             // One pool per worker, shared by its repositories: DATABASE_POOL_SIZE bounds them all.
-            let pool = database.with_own_pool(per_worker);
+            let pool = database.with_own_pool("requests", per_worker);
             let mut repository: Arc<dyn OrderRepository> = Arc::new(pool.orders(events.clone()));
             if let Some(handoff) = &handoff {
                 repository = Arc::new(HandingOver::new(repository, handoff.clone()));
@@ -129,7 +135,7 @@ impl Application {
             let keys = KeyService::new(Arc::new(pool.api_keys()), ring.clone());
             let webhooks = WebhookService::new(Arc::new(pool.webhook_endpoints()), destinations.clone());
             let deliveries = DeliveryService::new(Arc::new(pool.deliveries()));
-            api::app(AppState { orders, keys, webhooks, deliveries, body_timeout })
+            api::app(AppState { orders, keys, webhooks, deliveries, metrics: scrape.clone(), body_timeout })
         })
         .context("could not start the HTTP server")?;
         tracing::info!(address = %settings.bind_addr, port, "listening");

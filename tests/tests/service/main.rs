@@ -16,6 +16,7 @@ mod events;
 mod hostile;
 mod idempotency;
 mod keys;
+mod metrics;
 mod openapi;
 mod orders;
 mod outage;

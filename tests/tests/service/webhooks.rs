@@ -22,14 +22,6 @@ on_both_backends!(
     a_crash_mid_delivery_loses_no_event,
 );
 
-/// Registers an endpoint for `events`; returns its id and signing secret.
-async fn subscribe(api: &Api, url: &str, events: &[&str]) -> (String, String) {
-    let response = api.post_json("/webhook-endpoints", &json!({"url": url, "events": events})).await;
-    assert_eq!(response.status, 201, "{}", String::from_utf8_lossy(&response.body));
-    let endpoint = response.json();
-    (endpoint["id"].as_str().unwrap().to_owned(), endpoint["secret"].as_str().unwrap().to_owned())
-}
-
 /// The current time and `true`, as each backend's SQL writes them.
 fn sql_now_and_true(backend: Backend) -> (String, &'static str) {
     match backend {
@@ -73,8 +65,8 @@ async fn every_delivery_is_signed_and_is_the_orders_event_in_order(backend: Back
     let receiver = WebhookReceiver::start().await;
     let all =
         ["order.created", "order.status_changed", "order.confirmation_email.sent", "order.confirmation_email.failed"];
-    let (_, secret) = subscribe(&app, &receiver.url("/all"), &all).await;
-    let (_, other_secret) = subscribe(&app, &receiver.url("/created"), &["order.created"]).await;
+    let (_, secret) = app.subscribe(&receiver.url("/all"), &all).await;
+    let (_, other_secret) = app.subscribe(&receiver.url("/created"), &["order.created"]).await;
 
     let id = app.create_order(&sample_order()).await["id"].as_str().unwrap().to_owned();
     app.settled_email(&id).await;
@@ -111,7 +103,7 @@ async fn a_receiver_failing_three_times_gets_the_event_on_attempt_4(backend: Bac
     let app = spawn(backend, &[]).await;
     let receiver = WebhookReceiver::start().await;
     receiver.answer("/flaky", Behaviour::FailTimes(3));
-    let (_, secret) = subscribe(&app, &receiver.url("/flaky"), &["order.created"]).await;
+    let (_, secret) = app.subscribe(&receiver.url("/flaky"), &["order.created"]).await;
     let id = app.create_order(&sample_order()).await["id"].as_str().unwrap().to_owned();
 
     let received = receiver.wait_for("/flaky", 4, WAIT).await;
@@ -133,7 +125,7 @@ async fn after_the_last_attempt_a_delivery_is_failed_and_a_retry_sends_it(backen
     let app = spawn(backend, &[("WEBHOOK_MAX_ATTEMPTS", "3")]).await;
     let receiver = WebhookReceiver::start().await;
     receiver.answer("/broken", Behaviour::Status(500));
-    subscribe(&app, &receiver.url("/broken"), &["order.created"]).await;
+    app.subscribe(&receiver.url("/broken"), &["order.created"]).await;
     app.create_order(&sample_order()).await;
 
     receiver.wait_for("/broken", 3, WAIT).await;
@@ -163,8 +155,8 @@ async fn a_hanging_receiver_holds_up_neither_the_emails_nor_other_endpoints(back
     let app = spawn(backend, &[("WEBHOOK_TIMEOUT_MS", "20000")]).await;
     let receiver = WebhookReceiver::start().await;
     receiver.answer("/hang", Behaviour::Hang);
-    subscribe(&app, &receiver.url("/hang"), &["order.created"]).await;
-    subscribe(&app, &receiver.url("/ok"), &["order.created"]).await;
+    app.subscribe(&receiver.url("/hang"), &["order.created"]).await;
+    app.subscribe(&receiver.url("/ok"), &["order.created"]).await;
 
     let started = Instant::now();
     let mut ids = Vec::new();
@@ -190,8 +182,8 @@ async fn a_hanging_endpoint_with_a_backlog_holds_no_more_than_its_cap(backend: B
     let app = spawn(backend, &[("WEBHOOK_TIMEOUT_MS", "20000"), ("WEBHOOK_ENDPOINT_CONCURRENCY", &cap)]).await;
     let receiver = WebhookReceiver::start().await;
     receiver.answer("/hang", Behaviour::Hang);
-    subscribe(&app, &receiver.url("/hang"), &["order.created"]).await;
-    subscribe(&app, &receiver.url("/ok"), &["order.created"]).await;
+    app.subscribe(&receiver.url("/hang"), &["order.created"]).await;
+    app.subscribe(&receiver.url("/ok"), &["order.created"]).await;
 
     let started = Instant::now();
     for _ in 0..BACKLOG_ORDERS {
@@ -215,7 +207,7 @@ async fn a_redirect_is_not_followed(backend: Backend) {
     let app = spawn(backend, &[("WEBHOOK_MAX_ATTEMPTS", "1")]).await;
     let receiver = WebhookReceiver::start().await;
     receiver.answer("/moved", Behaviour::Redirect(receiver.url("/elsewhere")));
-    subscribe(&app, &receiver.url("/moved"), &["order.created"]).await;
+    app.subscribe(&receiver.url("/moved"), &["order.created"]).await;
     app.create_order(&sample_order()).await;
 
     receiver.wait_for("/moved", 1, WAIT).await;
@@ -230,7 +222,7 @@ async fn a_redirect_is_not_followed(backend: Backend) {
 async fn a_disabled_endpoint_receives_nothing_until_enabled(backend: Backend) {
     let app = spawn(backend, &[]).await;
     let receiver = WebhookReceiver::start().await;
-    let (endpoint, _) = subscribe(&app, &receiver.url("/off"), &["order.created"]).await;
+    let (endpoint, _) = app.subscribe(&receiver.url("/off"), &["order.created"]).await;
     set_enabled(&app, &endpoint, false).await;
     let order = app.create_order(&sample_order()).await;
     let order_id = order["id"].as_str().unwrap();
@@ -318,7 +310,7 @@ async fn a_crash_mid_delivery_loses_no_event(backend: Backend) {
     let mut first = server(&dir, &db, "1000");
     // Ready: the database is migrated.
     first.wait_ready().await;
-    let (_, secret) = subscribe(&first.api(), &receiver.url("/crash"), &["order.created"]).await;
+    let (_, secret) = first.api().subscribe(&receiver.url("/crash"), &["order.created"]).await;
     let mut orders = Vec::new();
     for _ in 0..CRASH_ORDERS {
         orders.push(first.api().create_order(&sample_order()).await["id"].as_str().unwrap().to_owned());
@@ -365,7 +357,7 @@ async fn several_servers_on_one_postgres_deliver_each_event_exactly_once() {
     for server in &servers {
         server.wait_ready().await;
     }
-    let (_, secret) = subscribe(&servers[0].api(), &receiver.url("/many"), &["order.created"]).await;
+    let (_, secret) = servers[0].api().subscribe(&receiver.url("/many"), &["order.created"]).await;
     let apis: Vec<Api> = servers.iter().map(ServerProcess::api).collect();
     let mut orders = Vec::new();
     for chunk in (0..SCALE_OUT_ORDERS).collect::<Vec<_>>().chunks(10) {
@@ -403,7 +395,7 @@ async fn the_readmes_signature_check_accepts_a_real_delivery() {
 
     let app = spawn(Backend::Sqlite, &[]).await;
     let receiver = WebhookReceiver::start().await;
-    let (_, secret) = subscribe(&app, &receiver.url("/readme"), &["order.created"]).await;
+    let (_, secret) = app.subscribe(&receiver.url("/readme"), &["order.created"]).await;
     app.create_order(&sample_order()).await;
     let delivery = receiver.wait_for("/readme", 1, WAIT).await.remove(0);
 

@@ -22,13 +22,14 @@ pub struct CreateKeyRequest {
     #[garde(required)]
     #[schema(required = true, value_type = String, min_length = 1, max_length = 100)]
     pub name: Option<KeyName>,
-    /// At least one; `orders:write` implies `orders:read`; `admin` manages keys only.
+    /// At least one; `orders:write` implies `orders:read`; `admin` manages keys
+    /// and webhooks only; `metrics:read` scrapes `/metrics` only.
     #[garde(required)]
     #[schema(required = true, value_type = Vec<ScopeName>, min_items = 1)]
     pub scopes: Option<Vec<Option<Scope>>>,
 }
 
-/// A scope: `orders:read`, `orders:write` (implies `orders:read`) or `admin`.
+/// A scope: `orders:read`, `orders:write` (implies `orders:read`), `admin` or `metrics:read`.
 #[derive(Debug, ToSchema)]
 #[expect(dead_code, reason = "described in the OpenAPI document, never built")]
 pub enum ScopeName {
@@ -38,6 +39,8 @@ pub enum ScopeName {
     OrdersWrite,
     #[schema(rename = "admin")]
     Admin,
+    #[schema(rename = "metrics:read")]
+    MetricsRead,
 }
 
 impl FromJson for CreateKeyRequest {

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod docs;
 pub mod health;
+pub mod metrics;
 pub mod orders;
 pub mod webhook_endpoints;
 
@@ -79,6 +80,7 @@ routes! {
     "/deliveries/{id}/retry" => [post => deliveries::retry_delivery],
     "/health/live" => [get => health::live],
     "/health/ready" => [get => health::ready],
+    "/metrics" => [get => metrics::metrics],
     "/openapi.json" => [get => docs::openapi_json],
     "/docs" => [get => docs::page],
     "/docs/{file}" => [get => docs::asset],

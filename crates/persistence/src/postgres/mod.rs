@@ -9,7 +9,7 @@ mod migrate;
 mod wake_up;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel_async::pooled_connection::{
     AsyncDieselConnectionManager, ManagerConfig, PoolableConnection as _, RecyclingMethod,
@@ -21,7 +21,8 @@ use tokio::sync::Notify;
 use crate::database::OpenError;
 use crate::error::{DbError, is_unavailable};
 use crate::operation::{Access, Conn, Operation};
-use crate::pool::{PoolOptions, builder};
+use crate::pool::{PoolOptions, Pools, builder};
+use crate::telemetry;
 
 type PgPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 
@@ -32,6 +33,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub(crate) struct Postgres {
     url: String,
+    /// The pool's name in `/metrics`.
+    name: &'static str,
     options: PoolOptions,
     pool: PgPool,
     /// The LISTEN task; it ends when the last clone is dropped.
@@ -53,19 +56,25 @@ impl Postgres {
         probe(url).await?;
         migrate::run(url).await?;
         let listener = Arc::new(wake_up::Listener::start(url.to_owned(), email_queued));
-        Ok(Self { url: url.to_owned(), options: options.clone(), pool: pool(url, options), _listener: listener })
+        let pool = pool(url, options);
+        Ok(Self { url: url.to_owned(), name: "main", options: options.clone(), pool, _listener: listener })
     }
 
-    /// The same database through a new pool of at most `max_size` connections.
-    pub(crate) fn with_own_pool(&self, max_size: u32) -> Self {
+    /// The same database through a new pool, `name`d, of at most `max_size`
+    /// connections, which `pools` reports.
+    pub(crate) fn with_own_pool(&self, name: &'static str, max_size: u32, pools: &Pools) -> Self {
         let options = PoolOptions { max_size: max_size.max(1), ..self.options.clone() };
-        Self { pool: pool(&self.url, &options), ..self.clone() }
+        let pool = pool(&self.url, &options);
+        pools.watch(name, options.max_size, &pool);
+        Self { pool, name, ..self.clone() }
     }
 
     /// Runs an operation in place: it can be dropped at any point, since the
     /// pool discards a connection left inside a transaction.
     pub(crate) async fn run<T: Send>(&self, access: Access, operation: impl Operation<T>) -> Result<T, DbError> {
+        let asked = Instant::now();
         let mut pooled = self.pool.get().await?;
+        telemetry::connection_acquired(self.name, asked);
         let conn: &mut AsyncPgConnection = &mut pooled;
         let result = match access {
             Access::Read | Access::Write => operation(Conn::Postgres(conn)).await,

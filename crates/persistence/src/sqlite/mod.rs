@@ -34,6 +34,7 @@ mod dialect;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use diesel::connection::SimpleConnection as _;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -48,11 +49,16 @@ use tokio::sync::Mutex;
 use crate::database::{MigrationError, OpenError};
 use crate::error::DbError;
 use crate::operation::{Access, Conn, Operation};
-use crate::pool::{PoolOptions, builder};
+use crate::pool::{PoolOptions, Pools, builder};
+use crate::telemetry;
 
 /// diesel's sync connection, run on blocking threads.
 pub(crate) type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 type SqlitePool = bb8::Pool<AsyncDieselConnectionManager<SqliteConn>>;
+
+/// The pools' names in `/metrics`.
+const READS: &str = "reads";
+const WRITES: &str = "writes";
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
@@ -89,15 +95,17 @@ impl std::fmt::Debug for Sqlite {
 impl Sqlite {
     /// Creates the file's folder if needed, migrates (which creates the file),
     /// checks that it can be written, and builds the pool.
-    pub(crate) async fn open(path: &Path, options: &PoolOptions) -> Result<Self, OpenError> {
+    pub(crate) async fn open(path: &Path, options: &PoolOptions, pools: &Pools) -> Result<Self, OpenError> {
         if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder)
                 .map_err(|source| OpenError::CreateFolder { path: folder.display().to_string(), source })?;
         }
         migrate(path).await?;
         probe(path).await?;
-        let writes = pool(path, &PoolOptions { max_size: 1, ..options.clone() });
-        Ok(Self { pool: pool(path, options), writes, writer: Arc::default() })
+        let (reads, writes) = (pool(path, options), pool(path, &PoolOptions { max_size: 1, ..options.clone() }));
+        pools.watch(READS, options.max_size, &reads);
+        pools.watch(WRITES, 1, &writes);
+        Ok(Self { pool: reads, writes, writer: Arc::default() })
     }
 
     /// Runs an operation as a task of its own, which is not cancelled when
@@ -115,10 +123,13 @@ impl Sqlite {
     }
 
     async fn run_here<T: Send>(&self, access: Access, operation: impl Operation<T>) -> Result<T, DbError> {
+        let asked = Instant::now();
         let (_writing, mut pooled) = match access {
             Access::Read => (None, self.pool.get().await?),
             Access::Write | Access::Transaction => (Some(self.writer.lock().await), self.writes.get().await?),
         };
+        // A writer's wait for the lock is its wait for the one connection.
+        telemetry::connection_acquired(if access == Access::Read { READS } else { WRITES }, asked);
         let conn: &mut SqliteConn = &mut pooled;
         let result = match access {
             Access::Read | Access::Write => operation(Conn::Sqlite(conn)).await,
