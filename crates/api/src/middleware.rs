@@ -1,6 +1,7 @@
 //! The outermost middleware, which every response leaves through: it gives
-//! the request its id and span, guards against panics, renders every error
-//! as problem+json and writes the access line.
+//! the request its id and span (continuing the caller's trace), guards
+//! against panics, renders every error as problem+json and writes the
+//! access line.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use crate::access_log;
 use crate::problem::Problem;
 use crate::problem_response::{self, RenderedProblem};
 use crate::request_id::{REQUEST_ID, RequestId, request_id_of};
+use crate::trace_context;
 
 /// Wraps the whole app (routes, default service, extractors).
 pub async fn around_every_request(
@@ -28,6 +30,7 @@ pub async fn around_every_request(
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let path = req.path().to_owned();
     let span = access_log::request_span(&request_id, req.method(), &path);
+    trace_context::continue_trace(&span, req.headers(), &request_id);
     let started = Instant::now();
 
     // No clone of the request may live across this call: the router needs

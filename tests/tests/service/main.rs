@@ -21,6 +21,7 @@ mod orders;
 mod outage;
 mod receiver;
 mod setup;
+mod traces;
 mod validation;
 mod webhook_endpoints;
 mod webhooks;
