@@ -38,8 +38,14 @@ fn server(dir: &std::path::Path, db: &TestDatabase, extra: &[(&str, &str)]) -> S
     ServerProcess::start(dir, &vars)
 }
 
-/// A server exporting to `receiver` as JSON, in batches every 100 ms.
-fn exporting(dir: &std::path::Path, db: &TestDatabase, receiver: &OtlpReceiver, log_format: &str) -> ServerProcess {
+/// A server exporting to `receiver` as JSON, in batches every `delay_ms`.
+fn exporting(
+    dir: &std::path::Path,
+    db: &TestDatabase,
+    receiver: &OtlpReceiver,
+    log_format: &str,
+    delay_ms: &str,
+) -> ServerProcess {
     let endpoint = receiver.endpoint();
     server(
         dir,
@@ -47,7 +53,7 @@ fn exporting(dir: &std::path::Path, db: &TestDatabase, receiver: &OtlpReceiver, 
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_BSP_SCHEDULE_DELAY", delay_ms),
             ("LOG_FORMAT", log_format),
         ],
     )
@@ -100,7 +106,7 @@ async fn a_continued_trace_is_exported_with_the_request_id_and_the_deliveries(ba
     let dir = temp_dir("traces");
     let receiver = OtlpReceiver::start().await;
     let hooks = WebhookReceiver::start().await;
-    let server = exporting(&dir, &db, &receiver, "json");
+    let server = exporting(&dir, &db, &receiver, "json", "100");
     server.wait_ready().await;
     subscribe(&server.api(), &hooks.url("/traced")).await;
 
@@ -145,4 +151,78 @@ async fn a_continued_trace_is_exported_with_the_request_id_and_the_deliveries(ba
         assert_eq!(span.attribute("request_id"), Some(request_id.clone()), "{span:#?}");
     }
     assert_no_customer_data(&spans);
+}
+
+/// The access line of `request_id` in the output, in either format.
+fn access_line(server: &ServerProcess, request_id: &str) -> String {
+    let output = server.output();
+    let line = output.lines().find(|line| line.contains("request completed") && line.contains(request_id));
+    line.unwrap_or_else(|| panic!("no access line for {request_id}:\n{output}")).to_owned()
+}
+
+/// Its `trace_id`, read as the format writes it.
+fn logged_trace_id(line: &str, log_format: &str) -> Option<String> {
+    if log_format == "json" {
+        let line: Value = serde_json::from_str(line).unwrap();
+        line["span"]["trace_id"].as_str().map(str::to_owned)
+    } else {
+        let (_, rest) = line.split_once("trace_id=")?;
+        Some(rest.chars().take_while(char::is_ascii_hexdigit).collect())
+    }
+}
+
+#[actix_web::test]
+async fn without_an_endpoint_nothing_begins_a_trace_but_a_callers_is_logged() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let hooks = WebhookReceiver::start().await;
+    for log_format in ["pretty", "json"] {
+        let server = server(&temp_dir("traces"), &db, &[("LOG_FORMAT", log_format)]);
+        server.wait_ready().await;
+        let api = server.api();
+        let caller = Caller::new();
+        let traceparent = caller.traceparent();
+        let continued = api.request(Method::GET, "/orders", &[("traceparent", &traceparent)], None).await;
+        let untraced = api.get("/orders").await;
+        let malformed = api.request(Method::GET, "/orders", &[("traceparent", "00-not-a-trace-01")], None).await;
+        for response in [&continued, &untraced, &malformed] {
+            assert_eq!(response.status, 200, "a traceparent, good or bad, changes no answer");
+        }
+        let id = |response: &harness::Response| response.header("x-request-id").unwrap().to_owned();
+        server.wait_for_output(&id(&malformed)).await;
+
+        let line = access_line(&server, &id(&continued));
+        assert_eq!(logged_trace_id(&line, log_format), Some(caller.trace_id.clone()), "{line}");
+        for response in [&untraced, &malformed] {
+            let line = access_line(&server, &id(response));
+            assert_eq!(logged_trace_id(&line, log_format), None, "no trace is begun here: {line}");
+        }
+
+        // No span has an OpenTelemetry identity, so none is sent on.
+        let path = format!("/untraced-{log_format}");
+        subscribe(&api, &hooks.url(&path)).await;
+        create_order(&api, &[("traceparent", &traceparent)]).await;
+        let delivery = hooks.wait_for(&path, 1, std::time::Duration::from_secs(20)).await.remove(0);
+        assert_eq!(delivery.header("traceparent"), None);
+    }
+}
+
+#[actix_web::test]
+async fn spans_still_batched_are_sent_on_sigterm() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let receiver = OtlpReceiver::start().await;
+    // Far longer than the test: only the shutdown sends the batch.
+    let mut server = exporting(&temp_dir("traces"), &db, &receiver, "pretty", "600000");
+    server.wait_ready().await;
+    let response = server.api().get("/orders").await;
+    assert_eq!(response.status, 200);
+    let request_id = response.header("x-request-id").unwrap().to_owned();
+    assert_eq!(receiver.requests(), 0, "nothing is sent before the batch is due");
+
+    server.signal("TERM");
+    assert!(server.wait_exit().await.success(), "{}", server.output());
+    let spans = receiver.spans();
+    assert!(
+        spans.iter().any(|span| span.attribute("request_id") == Some(request_id.clone())),
+        "the last request's span was sent on the way out: {spans:#?}"
+    );
 }
