@@ -127,3 +127,83 @@ impl SpanProcessor for RequestIdOnSpans {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    /// Keeps what it is given.
+    #[derive(Debug, Clone, Default)]
+    struct Recorded(Arc<Mutex<Vec<SpanData>>>);
+
+    impl opentelemetry_sdk::trace::SpanExporter for Recorded {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.lock().unwrap().extend(batch);
+            Ok(())
+        }
+    }
+
+    impl Recorded {
+        fn span(&self, name: &str) -> SpanData {
+            self.0.lock().unwrap().iter().find(|span| span.name == name).unwrap().clone()
+        }
+    }
+
+    fn request_ids(span: &SpanData) -> Vec<String> {
+        span.attributes.iter().filter(|kv| kv.key.as_str() == REQUEST_ID).map(|kv| kv.value.to_string()).collect()
+    }
+
+    /// A request span as the API makes it, with children, and a span apart.
+    fn trace(headers: &HeaderMap) -> Recorded {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let recorded = Recorded::default();
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(RequestIdOnSpans)
+            .with_simple_exporter(recorded.clone())
+            .build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("test"));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request", request_id = "r-1", trace_id = tracing::field::Empty);
+            api::trace_context::continue_trace(&request, headers, "r-1");
+            request.in_scope(|| {
+                let operation = tracing::info_span!("operation");
+                operation.in_scope(|| drop(tracing::info_span!("inner")));
+            });
+            drop(request);
+            drop(tracing::info_span!("apart"));
+        });
+        recorded
+    }
+
+    #[test]
+    fn every_span_under_a_request_carries_its_id_once() {
+        let recorded = trace(&HeaderMap::new());
+        for name in ["request", "operation", "inner"] {
+            assert_eq!(request_ids(&recorded.span(name)), ["r-1"], "{name}");
+        }
+        assert!(request_ids(&recorded.span("apart")).is_empty());
+        let request = recorded.span("request");
+        assert_eq!(recorded.span("inner").span_context.trace_id(), request.span_context.trace_id());
+    }
+
+    #[test]
+    fn a_callers_traceparent_is_the_request_spans_parent() {
+        let mut headers = HeaderMap::new();
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        headers.insert(HeaderName::from_static("traceparent"), HeaderValue::from_static(traceparent));
+        let recorded = trace(&headers);
+        let request = recorded.span("request");
+        assert_eq!(request.span_context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(request.parent_span_id.to_string(), "00f067aa0ba902b7");
+        assert_eq!(request_ids(&request), ["r-1"]);
+        assert_eq!(request_ids(&recorded.span("operation")), ["r-1"]);
+    }
+}
