@@ -100,7 +100,7 @@ fn init_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
-            server::telemetry::init(server::config::LogFormat::Pretty);
+            let _ = server::telemetry::init(server::config::LogFormat::Pretty).expect("logging starts");
         }
     });
 }

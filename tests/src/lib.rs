@@ -1,10 +1,11 @@
 //! The test harness: a real server per test, a fresh database per test, and a
-//! mail transport that records, and SMTP and webhook servers to deliver to.
+//! mail transport that records, and SMTP, webhook and OTLP servers to deliver to.
 
 mod app;
 mod database;
 mod keys;
 mod mailer;
+mod otlp_receiver;
 mod private_postgres;
 mod process;
 mod receiver;
@@ -14,6 +15,7 @@ pub use app::{Api, Response, TestApp, eventually, sample_order, spawn_app, spawn
 pub use database::{Backend, TestDatabase, admin_client, admin_url, skip_postgres, with_database};
 pub use keys::{issue_key, key_for};
 pub use mailer::RecordingSender;
+pub use otlp_receiver::{ExportedSpan, OtlpReceiver};
 pub use private_postgres::PrivatePostgres;
 pub use process::{ServerProcess, free_port, server_binary, temp_dir};
 pub use receiver::{

@@ -1,5 +1,5 @@
 //! One line per request, in the request's span (which names the request id,
-//! method and path): its status and how long it took.
+//! method, path and trace id): its status and how long it took.
 
 use std::time::Instant;
 
@@ -7,13 +7,15 @@ use actix_web::http::StatusCode;
 
 /// The span every log line of a request is written in.
 pub fn request_span(request_id: &str, method: &actix_web::http::Method, path: &str) -> tracing::Span {
-    // `key_id` is filled in by the key guard once a key checked out.
+    // `key_id` is filled in by the key guard once a key checked out,
+    // `trace_id` by `trace_context::continue_trace`.
     tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %method,
         path = %path,
-        key_id = tracing::field::Empty
+        key_id = tracing::field::Empty,
+        trace_id = tracing::field::Empty
     )
 }
 

@@ -17,6 +17,7 @@ mod problem;
 mod problem_response;
 mod request_id;
 mod routes;
+pub mod trace_context;
 mod validation;
 
 pub use event_format::EventJson;

@@ -1,6 +1,7 @@
 //! The outermost middleware, which every response leaves through: it gives
-//! the request its id and span, guards against panics, renders every error
-//! as problem+json and writes the access line.
+//! the request its id and span (continuing the caller's trace), guards
+//! against panics, renders every error as problem+json and writes the
+//! access line.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -17,7 +18,7 @@ use tracing::Instrument as _;
 use crate::problem::Problem;
 use crate::problem_response::{self, RenderedProblem};
 use crate::request_id::{REQUEST_ID, RequestId, request_id_of};
-use crate::{access_log, http_metrics};
+use crate::{access_log, http_metrics, trace_context};
 
 /// Wraps the whole app (routes, default service, extractors).
 pub async fn around_every_request(
@@ -28,6 +29,7 @@ pub async fn around_every_request(
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let path = req.path().to_owned();
     let span = access_log::request_span(&request_id, req.method(), &path);
+    trace_context::continue_trace(&span, req.headers(), &request_id);
     let started = Instant::now();
     let method = req.method().clone();
     let route = req.match_pattern();

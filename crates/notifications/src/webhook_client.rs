@@ -12,10 +12,12 @@ use std::time::Duration;
 use domain::{
     RefusedDestination, SendError, SigningSecret, Timestamp, WebhookUrl, is_public_address, signature_header,
 };
+use opentelemetry_http::HeaderInjector;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::redirect::Policy;
 use tokio::time::{Instant, timeout_at};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// The header that carries `t=…,v1=…`.
 pub const SIGNATURE_HEADER: &str = "Orders-Signature";
@@ -80,7 +82,9 @@ impl WebhookClient {
 
     /// POSTs `body` (JSON) to `url`, signed with `secret` at the current time;
     /// header `Orders-Signature`, plus `Content-Type: application/json`,
-    /// `User-Agent: orders-webhooks/<version>`, and `Orders-Event-Id: <event_id>`.
+    /// `User-Agent: orders-webhooks/<version>`, `Orders-Event-Id: <event_id>`,
+    /// and, when spans are exported, `traceparent` (and `tracestate`) naming
+    /// the current span, the delivery's.
     ///
     /// A 2xx is `Ok`. A connection error, a time-out or any other status
     /// (a redirect included) is [`SendError::Transient`]; a destination the
@@ -107,6 +111,7 @@ impl WebhookClient {
             .header(CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, signature_header(secret, now, body.as_bytes()))
             .header(EVENT_ID_HEADER, event_id)
+            .headers(trace_context())
             .body(body.to_owned());
 
         let timed_out = || SendError::Transient(format!("timed out after {}", seconds(self.config.timeout)));
@@ -127,6 +132,17 @@ impl WebhookClient {
         let separator = if excerpt.is_empty() { "" } else { ": " };
         Err(SendError::Transient(format!("HTTP {}{why}{separator}{excerpt}", status.as_u16())))
     }
+}
+
+/// The current span's W3C trace context, as headers; none when spans are
+/// not exported (the span then has no OpenTelemetry identity).
+fn trace_context() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&context, &mut HeaderInjector(&mut headers));
+    });
+    headers
 }
 
 /// Reads the body chunk by chunk into `into`, and stops at `limit` bytes.

@@ -222,7 +222,7 @@ impl ConfigError {
     }
 
     /// For a setting that may hold a password: the reason must not quote it.
-    fn secret(name: &'static str, reason: impl ToString) -> Self {
+    pub(crate) fn secret(name: &'static str, reason: impl ToString) -> Self {
         Self { name, value: None, reason: reason.to_string() }
     }
 }

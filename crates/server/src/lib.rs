@@ -8,6 +8,8 @@ mod connection_guard;
 pub mod healthcheck;
 mod http_server;
 pub mod key_commands;
+mod otlp;
+mod otlp_client;
 pub mod scrape;
 pub mod startup;
 pub mod telemetry;

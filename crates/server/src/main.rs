@@ -28,18 +28,12 @@ async fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Serve => {
-            telemetry::init(settings.log_format);
-            match Application::build(settings).await {
-                Ok(app) => app.run_until_stopped().await,
-                Err(error) => Err(error),
-            }
-        }
+        Command::Serve => serve(settings).await,
         keys => key_commands::run(keys, &settings).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        // A setting found unusable only when used (BIND_ADDR).
+        // A setting found unusable only when used (BIND_ADDR, OTEL_*).
         Err(error) if error.downcast_ref::<ConfigError>().is_some() => {
             eprintln!("orders-server: invalid configuration: {error}");
             ExitCode::from(2)
@@ -50,4 +44,15 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Serves until stopped, then sends the spans still batched, whichever way it stopped.
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let telemetry = telemetry::init(settings.log_format)?;
+    let result = match Application::build(settings).await {
+        Ok(app) => app.run_until_stopped().await,
+        Err(error) => Err(error),
+    };
+    telemetry.shutdown().await;
+    result
 }

@@ -22,6 +22,7 @@ mod orders;
 mod outage;
 mod receiver;
 mod setup;
+mod traces;
 mod validation;
 mod webhook_endpoints;
 mod webhooks;
