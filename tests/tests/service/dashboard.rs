@@ -174,7 +174,9 @@ fn dashboard_metrics() -> BTreeSet<String> {
     let dashboard: Value = serde_json::from_str(&read(DASHBOARD)).unwrap();
     let queries = queries(&dashboard);
     assert!(queries.len() >= 20, "the dashboard has {} queries", queries.len());
-    queries.iter().flat_map(|expr| metric_names(expr)).collect()
+    let names: BTreeSet<String> = queries.iter().flat_map(|expr| metric_names(expr)).collect();
+    assert!(names.len() >= FAMILIES.len(), "the queries name only {names:?}");
+    names
 }
 
 /// Family → type, from the `# TYPE` lines of a Prometheus text exposition.
@@ -326,7 +328,8 @@ fn the_compose_profile_wires_the_datasource_the_dashboard_and_the_key() {
         "Grafana's provider reads {provider_path}"
     );
     let home = yaml_value(&compose, "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH");
-    assert_eq!(home, format!("{provider_path}/orders.json"));
+    let file = DASHBOARD.rsplit('/').next().unwrap();
+    assert_eq!(home, format!("{provider_path}/{file}"), "Grafana opens on the dashboard");
 
     let credentials = yaml_value(&read(PROMETHEUS), "credentials_file");
     let (folder, file) = credentials.rsplit_once('/').unwrap();
