@@ -4,7 +4,7 @@ SHELL := bash
 CARGO ?= cargo
 
 .PHONY: run run-release test prerequisites lint fmt guard doc build clean fuzz bench \
-	docker-build docker-up docker-down docker-test docker-check
+	docker-build docker-up docker-observability docker-down docker-test docker-check
 
 ## Start the service on the embedded default (SQLite in ./data), http://127.0.0.1:8000
 run:
@@ -76,8 +76,14 @@ docker-up:
 	$(COMPOSE) -f $(COMPOSE_FILE) up -d --build api
 	@echo "orders: http://localhost:8000 (docs: http://localhost:8000/docs)"
 
+## The same with Prometheus (http://localhost:9090) scraping /metrics with a key
+## of its own, and Grafana with the orders dashboard (http://localhost:3000).
+docker-observability:
+	$(COMPOSE) -f $(COMPOSE_FILE) --profile observability up -d --build
+	@echo "orders: http://localhost:8000  prometheus: http://localhost:9090  grafana: http://localhost:3000"
+
 docker-down:
-	$(COMPOSE) -f $(COMPOSE_FILE) --profile mail --profile test down
+	$(COMPOSE) -f $(COMPOSE_FILE) --profile mail --profile test --profile observability down
 
 ## The test suite inside a container, against the compose PostgreSQL.
 docker-test:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What CI can check of the containers without a Docker engine:
-#   - docker/compose.yml is valid (Debian's docker-compose);
+#   - docker/compose.yml is valid (Debian's docker-compose), with each profile;
 #   - the Dockerfile and compose file agree with the code
 #     (tests/tests/service/containers.rs: binary name, port, environment variables);
 #   - the release binary's `healthcheck` subcommand, the image's HEALTHCHECK,
@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
 "${compose[@]}" -f docker/compose.yml config -q
 "${compose[@]}" -f docker/compose.yml --profile mail --profile test config -q
+"${compose[@]}" -f docker/compose.yml --profile observability config -q
 echo "docker: compose file valid"
 
 cargo test --quiet --workspace --test service containers::
