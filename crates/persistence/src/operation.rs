@@ -81,6 +81,14 @@ macro_rules! operation {
 }
 
 impl Database {
+    /// The backend as OpenTelemetry's `db.system` names it.
+    fn db_system(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres(_) => "postgresql",
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+
     /// Runs one operation; see `operation!`, which is how it is called.
     ///
     /// The time-out bounds the whole operation, waiting for a lock or a
@@ -100,7 +108,7 @@ impl Database {
             }
         };
         let outcome = tokio::time::timeout(self.timeout, running)
-            .instrument(telemetry::operation_span(name, self.backend()))
+            .instrument(telemetry::operation_span(name, self.db_system()))
             .await
             .unwrap_or(Err(DbError::TimedOut(self.timeout)));
         telemetry::operation_ended(name, started, outcome.is_ok());

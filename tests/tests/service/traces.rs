@@ -114,13 +114,27 @@ async fn a_continued_trace_is_exported_with_the_request_id_and_the_deliveries(ba
     let (order_id, request_id) = create_order(&server.api(), &[("traceparent", &caller.traceparent())]).await;
 
     let request = receiver
-        .wait_for_span("the create request's", |span| span.attribute("request_id").as_deref() == Some(&request_id))
+        .wait_for_span("the create request's", |span| {
+            span.name == "request" && span.attribute("request_id").as_deref() == Some(&request_id)
+        })
         .await;
     assert_eq!(request.name, "request");
     assert_eq!(request.trace_id, caller.trace_id, "the caller's trace is continued");
     assert_eq!(request.parent_span_id, caller.span_id, "under the caller's span");
     assert_eq!(request.attribute("trace_id"), Some(caller.trace_id.clone()));
     assert_eq!(request.service_name.as_deref(), Some("orders"));
+    // Its database operation, a child span named after the operation.
+    let insert = receiver
+        .wait_for_span("the create's database operation", |span| {
+            span.name == "orders.create" && span.trace_id == caller.trace_id
+        })
+        .await;
+    assert_eq!(insert.parent_span_id, request.span_id, "the operation runs under the request");
+    assert_eq!(insert.attribute("request_id"), Some(request_id.clone()));
+    assert_eq!(
+        insert.attribute("db.system").as_deref(),
+        Some(if backend == Backend::Sqlite { "sqlite" } else { "postgresql" })
+    );
     let access_line = server
         .output()
         .lines()
