@@ -13,7 +13,10 @@ database all local):
      receiver subscribed to order.created;
 and measures the server's peak RSS, how long the email queue (and, in 5, the
 webhook queue) takes to drain after the create run, and start-up time on a
-fresh SQLite file. Prints one table and writes target/bench/latest.json.
+fresh SQLite file. During every service run, GET /metrics is scraped every
+SCRAPE_SECONDS, as Prometheus would (fifteen times as often as its default),
+so the figures include what metrics cost. Prints one table and writes
+target/bench/latest.json.
 """
 
 import json
@@ -39,6 +42,9 @@ ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 CREATE_SECONDS = int(os.environ.get("BENCH_CREATE_SECONDS", "20"))
 LIST_SECONDS = int(os.environ.get("BENCH_LIST_SECONDS", "10"))
+SCRAPE_SECONDS = float(os.environ.get("BENCH_SCRAPE_SECONDS", "1"))
+# How long each scrape of /metrics took (ms), and how big the last one was.
+SCRAPES = {"ms": [], "bytes": 0}
 # The server runs as deployed: JSON logs at INFO (a line per request and per
 # email). BENCH_RUST_LOG=warn shows what the logging costs.
 SERVER_ENV = {
@@ -85,7 +91,7 @@ def ready(port):
 class Server:
     """The release binary, started with `database`, stopped with SIGTERM."""
 
-    def __init__(self, database, **extra_env):
+    def __init__(self, database, scrape=True, **extra_env):
         self.port = free_port()
         env = dict(os.environ, **SERVER_ENV, **extra_env, DATABASE_URL=database, BIND_ADDR=f"127.0.0.1:{self.port}")
         self.log = open(OUT / f"server-{self.port}.log", "w")
@@ -103,6 +109,19 @@ class Server:
         self.log.flush()
         printed = re.search(r"initial API key \(shown once\): (\S+)", Path(self.log.name).read_text())
         self.key = printed.group(1) if printed else None
+        self.scraping = threading.Event()
+        if scrape and self.key:
+            threading.Thread(target=self.scrape, daemon=True).start()
+
+    def scrape(self):
+        """GET /metrics every SCRAPE_SECONDS until stopped, as Prometheus does."""
+        request = urllib.request.Request(self.url("/metrics"), headers={"Authorization": f"Bearer {self.key}"})
+        while not self.scraping.wait(SCRAPE_SECONDS):
+            started = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=10) as response:
+                body = response.read()
+            SCRAPES["ms"].append((time.perf_counter() - started) * 1000)
+            SCRAPES["bytes"] = len(body)
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
@@ -112,6 +131,7 @@ class Server:
         return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
 
     def stop(self):
+        self.scraping.set()
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=30)
         self.log.close()
@@ -207,7 +227,7 @@ def startup_ms(samples=5):
     times = []
     for _ in range(samples):
         with tempfile.TemporaryDirectory(dir=OUT) as folder:
-            server = Server(f"sqlite://{folder}/orders.db")
+            server = Server(f"sqlite://{folder}/orders.db", scrape=False)
             times.append(server.startup * 1000)
             server.stop()
     return statistics.median(times)
@@ -276,6 +296,8 @@ def main():
     for name in ("orders_bench_service", "orders_bench_baseline", "orders_bench_webhooks"):
         psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
+    results["scrapes"] = {"count": len(SCRAPES["ms"]), "median_ms": statistics.median(SCRAPES["ms"]),
+                          "max_ms": max(SCRAPES["ms"]), "bytes": SCRAPES["bytes"], "every_s": SCRAPE_SECONDS}
     results["create_ratio"] = results["pg_create"]["rps"] / results["pgbench_create"]["rps"]
     results["list_ratio"] = results["pg_list"]["rps"] / results["pgbench_list"]["rps"]
     results["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -313,6 +335,9 @@ def print_table(r):
     print(f"| server peak RSS (PostgreSQL create + list) | {r['peak_rss_mib']:.1f} MiB | ≤ 64 MiB |")
     print(f"| server peak RSS (SQLite create) | {r['sqlite_peak_rss_mib']:.1f} MiB | ≤ 64 MiB |")
     print(f"| start-up to ready, fresh SQLite (median of 5) | {r['startup_ms']:.0f} ms | ≤ 300 ms |")
+    s = r["scrapes"]
+    print(f"| GET /metrics under load, every {s['every_s']:g} s: scrapes, median / max | {s['count']}, "
+          f"{s['median_ms']:.1f} / {s['max_ms']:.1f} ms ({s['bytes'] / 1024:.0f} KiB) | |")
     print(f"\norders created on PostgreSQL: {r['orders_created']}; server {r['server_env']}; {r['cpus']} CPUs shared by "
           "the load generator, the server and PostgreSQL; figures in target/bench/latest.json")
 
