@@ -15,12 +15,16 @@ pub fn request_span(request_id: &str, method: &actix_web::http::Method, path: &s
         method = %method,
         path = %path,
         key_id = tracing::field::Empty,
-        trace_id = tracing::field::Empty
+        trace_id = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty
     )
 }
 
-/// The access line.
+/// The access line. A 5xx also marks the request's exported span as failed.
 pub fn completed(span: &tracing::Span, status: StatusCode, started: Instant) {
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     span.in_scope(|| {
         tracing::info!(status = status.as_u16(), latency_us = started.elapsed().as_micros(), "request completed");
     });

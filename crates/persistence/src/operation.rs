@@ -107,11 +107,12 @@ impl Database {
                 Backend::Sqlite(db) => db.run(access, operation).await,
             }
         };
+        let span = telemetry::operation_span(name, self.db_system());
         let outcome = tokio::time::timeout(self.timeout, running)
-            .instrument(telemetry::operation_span(name, self.db_system()))
+            .instrument(span.clone())
             .await
             .unwrap_or(Err(DbError::TimedOut(self.timeout)));
-        telemetry::operation_ended(name, started, outcome.is_ok());
+        telemetry::operation_ended(&span, name, started, outcome.is_ok());
         Ok(outcome?)
     }
 }

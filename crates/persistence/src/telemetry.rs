@@ -8,11 +8,21 @@ use std::time::Instant;
 
 /// The span an operation runs in.
 pub(crate) fn operation_span(operation: &'static str, system: &'static str) -> tracing::Span {
-    tracing::info_span!("db", otel.name = operation, db.operation = operation, db.system = system)
+    tracing::info_span!(
+        "db",
+        otel.name = operation,
+        db.operation = operation,
+        db.system = system,
+        otel.status_code = tracing::field::Empty
+    )
 }
 
-/// An operation ended, `ok` or not, `started` ago (the wait for a connection included).
-pub(crate) fn operation_ended(operation: &'static str, started: Instant, ok: bool) {
+/// An operation ended, `ok` or not, `started` ago (the wait for a connection
+/// included); a failed one marks its span failed.
+pub(crate) fn operation_ended(span: &tracing::Span, operation: &'static str, started: Instant, ok: bool) {
+    if !ok {
+        span.record("otel.status_code", "ERROR");
+    }
     let outcome = if ok { "ok" } else { "error" };
     metrics::histogram!("db_operation_duration_seconds", "operation" => operation, "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());

@@ -30,12 +30,14 @@ const DELIVERY_BUCKETS: &[f64] =
 const ATTEMPT_BUCKETS: &[f64] = &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0];
 
 /// The recorder of this process, installed on first use: tests build many
-/// applications in one process, and there is one global recorder.
+/// applications in one process, at the same time, and there is one global
+/// recorder.
 pub fn recorder() -> anyhow::Result<PrometheusHandle> {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    if let Some(handle) = HANDLE.get() {
-        return Ok(handle.clone());
-    }
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE.get_or_init(|| install().map_err(|error| format!("{error:#}"))).clone().map_err(anyhow::Error::msg)
+}
+
+fn install() -> anyhow::Result<PrometheusHandle> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full("outbox_delivery_latency_seconds".into()), DELIVERY_BUCKETS)?
@@ -52,7 +54,7 @@ pub fn recorder() -> anyhow::Result<PrometheusHandle> {
         "How long the oldest pending delivery has waited since its commit, by outbox (0 when none waits)."
     );
     metrics_process::Collector::default().describe();
-    Ok(HANDLE.get_or_init(|| handle).clone())
+    Ok(handle)
 }
 
 /// Folds histogram samples into buckets every few seconds until `stop`.
