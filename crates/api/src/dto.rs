@@ -31,7 +31,9 @@ pub struct CreateOrderRequest {
     #[garde(required)]
     #[schema(required = true, value_type = String, format = "email", max_length = 254)]
     pub customer_email: Option<CustomerEmail>,
-    /// ISO 4217 code.
+    /// An active ISO 4217 code, one of those listed; amounts are in its minor
+    /// units (2 decimals for EUR, none for JPY, 3 for KWD). Another code is
+    /// 422 `unknown_currency`.
     #[garde(required)]
     #[schema(required = true, value_type = String, pattern = "^[A-Z]{3}$", min_length = 3, max_length = 3)]
     pub currency: Option<Currency>,
@@ -49,7 +51,8 @@ pub struct OrderItemRequest {
     #[garde(required)]
     #[schema(required = true, value_type = i64, minimum = 1, maximum = 10000)]
     pub quantity: Option<Quantity>,
-    /// Minor units (cents).
+    /// Minor units of the order's currency: cents of EUR (`1250` is 12.50 EUR),
+    /// yen (`1250` is 1,250 JPY), thousandths of KWD (`1250` is 1.250 KWD).
     #[garde(required)]
     #[schema(required = true, value_type = i64, minimum = 0, maximum = 100000000)]
     pub unit_price_cents: Option<UnitPrice>,
@@ -218,6 +221,7 @@ pub struct OrderItemBody<'a> {
     pub sku: &'a str,
     #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
+    /// Minor units of the order's currency.
     #[schema(minimum = 0, maximum = 100000000)]
     pub unit_price_cents: i64,
     /// `quantity × unit_price_cents`, computed by the service.

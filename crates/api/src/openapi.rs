@@ -2,7 +2,7 @@
 //! conventions every operation shares (problem responses, `X-Request-Id`),
 //! added in one place.
 
-use domain::Scope;
+use domain::{Currency, Scope};
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -232,6 +232,12 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
+        // The codes a create accepts, from the domain's list.
+        if let Some(RefOr::T(Schema::Object(request))) = components.schemas.get_mut("CreateOrderRequest")
+            && let Some(RefOr::T(Schema::Object(currency))) = request.properties.get_mut("currency")
+        {
+            currency.enum_values = Some(Currency::all_active().map(|c| c.as_str().into()).collect());
+        }
         for name in CLOSED_SCHEMAS {
             if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(*name) {
                 object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));

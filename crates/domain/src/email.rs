@@ -90,11 +90,11 @@ impl EmailMessage {
                 "  {} x {} at {} = {}",
                 line.quantity.get(),
                 line.sku,
-                major_units(line.unit_price.cents(), currency.as_str()),
-                major_units(line.line_total.cents(), currency.as_str())
+                currency.format(line.unit_price),
+                currency.format(line.line_total)
             );
         }
-        let _ = write!(body, "\nTotal: {}\n", major_units(order.total().cents(), currency.as_str()));
+        let _ = write!(body, "\nTotal: {}\n", currency.format(order.total()));
         Self {
             order_id: order.id(),
             recipient: order.customer_email().as_str().to_owned(),
@@ -110,21 +110,9 @@ impl EmailMessage {
     }
 }
 
-/// `1250, "EUR"` → `12.50 EUR`. Two minor digits is right for most currencies;
-/// the email is informational, the API keeps exact integer cents.
-fn major_units(cents: i64, currency: &str) -> String {
-    format!("{}.{:02} {currency}", cents / 100, cents % 100)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_minor_units() {
-        assert_eq!(major_units(1250, "EUR"), "12.50 EUR");
-        assert_eq!(major_units(5, "USD"), "0.05 USD");
-    }
 
     #[test]
     fn states_round_trip() {

@@ -4,22 +4,96 @@ use std::fmt;
 
 use crate::parse::{ParseError, check_range};
 
-/// An ISO 4217-shaped currency code: three upper-case ASCII letters.
+/// A currency of ISO 4217, with its minor unit: how many decimals its
+/// amounts have (EUR 2, JPY 0, KWD 3). Every amount the service keeps is an
+/// integer count of minor units of its order's currency.
+///
+/// ```
+/// use domain::{Currency, Money};
+///
+/// let yen = Currency::parse("JPY").unwrap();
+/// assert_eq!(yen.minor_units(), 0);
+/// assert_eq!(yen.format(Money::from_cents(1250).unwrap()), "1,250 JPY");
+/// assert_eq!(Currency::parse("KWD").unwrap().format(Money::from_cents(1250).unwrap()), "1.250 KWD");
+/// assert!(Currency::parse("XYZ").is_err(), "not a currency");
+/// assert!(Currency::parse("XXX").is_err(), "a code for no currency");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Currency([u8; 3]);
+pub struct Currency {
+    code: [u8; 3],
+    minor_units: u8,
+}
 
 impl Currency {
-    /// Checks the form; the code is not looked up in a list.
+    /// An active ISO 4217 code, from the list the `iso_currency` crate keeps:
+    /// not one withdrawn since, nor one naming no currency (XAU, XTS, XXX:
+    /// those have no minor unit).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
-        match raw.as_bytes() {
-            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => Ok(Self([a, b, c])),
-            _ => Err(ParseError::Pattern("must be three upper-case letters (ISO 4217)")),
+        let iso = iso_currency::Currency::from_code(raw).ok_or(ParseError::UnknownCurrency)?;
+        if iso.is_superseded().is_some() || iso.is_special() {
+            return Err(ParseError::UnknownCurrency);
         }
+        let minor_units = iso.exponent().and_then(|e| u8::try_from(e).ok()).ok_or(ParseError::UnknownCurrency)?;
+        match raw.as_bytes() {
+            &[a, b, c] => Ok(Self { code: [a, b, c], minor_units }),
+            _ => Err(ParseError::UnknownCurrency),
+        }
+    }
+
+    /// Every active code, in alphabetical order (for documents that list them).
+    pub fn all_active() -> impl Iterator<Item = Currency> {
+        let letters = b'A'..=b'Z';
+        letters
+            .clone()
+            .flat_map(move |a| {
+                let letters = b'A'..=b'Z';
+                letters.clone().flat_map(move |b| (b'A'..=b'Z').map(move |c| [a, b, c]))
+            })
+            .filter_map(|code| std::str::from_utf8(&code).ok().and_then(|code| Self::parse(code).ok()))
+    }
+
+    /// A code read back from storage. Orders taken before codes were checked
+    /// against ISO 4217 may hold any three capital letters: such a code keeps
+    /// two decimals, as it was shown then, rather than make its order
+    /// unreadable.
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        Self::parse(raw).ok().or_else(|| match raw.as_bytes() {
+            &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => {
+                Some(Self { code: [a, b, c], minor_units: 2 })
+            }
+            _ => None,
+        })
     }
 
     pub fn as_str(&self) -> &str {
         // Only ASCII upper-case letters get in, so this cannot fail.
-        std::str::from_utf8(&self.0).unwrap_or("XXX")
+        std::str::from_utf8(&self.code).unwrap_or("XXX")
+    }
+
+    /// Decimals of an amount in this currency.
+    pub fn minor_units(self) -> u8 {
+        self.minor_units
+    }
+
+    /// `money` as a customer reads it: major units with thousands grouped by
+    /// commas, the currency's own number of decimals after a point, then the
+    /// code (`12.50 EUR`, `1,250 JPY`, `1.250 KWD`). The code rather than a
+    /// symbol, since `$` or `kr` name several currencies.
+    pub fn format(self, money: Money) -> String {
+        let divisor = 10_i64.pow(u32::from(self.minor_units));
+        let (major, minor) = (money.cents() / divisor, money.cents() % divisor);
+        let digits = major.to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3 + 8);
+        for (i, digit) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(digit);
+        }
+        if self.minor_units > 0 {
+            grouped.push_str(&format!(".{minor:0width$}", width = usize::from(self.minor_units)));
+        }
+        format!("{grouped} {}", self.as_str())
     }
 }
 
@@ -82,11 +156,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn currency_is_three_upper_case_letters() {
+    fn currency_is_an_active_iso_4217_code() {
         assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
-        for bad in ["eur", "EU", "EURO", "E1R", "ÉUR", ""] {
-            assert!(Currency::parse(bad).is_err(), "{bad}");
+        assert_eq!(Currency::parse("EUR").unwrap().minor_units(), 2);
+        assert_eq!(Currency::parse("JPY").unwrap().minor_units(), 0);
+        assert_eq!(Currency::parse("KWD").unwrap().minor_units(), 3);
+        assert_eq!(Currency::parse("CLF").unwrap().minor_units(), 4);
+        for bad in ["eur", "EU", "EURO", "E1R", "ÉUR", "", "XYZ", "XXX", "XTS", "XAU", "HRK"] {
+            assert_eq!(Currency::parse(bad), Err(ParseError::UnknownCurrency), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_active_list_is_sorted_and_holds_each_minor_unit() {
+        let all: Vec<Currency> = Currency::all_active().collect();
+        assert!(all.windows(2).all(|pair| pair[0].as_str() < pair[1].as_str()));
+        assert!((150..=190).contains(&all.len()), "{} codes", all.len());
+        for units in [0, 2, 3, 4] {
+            assert!(all.iter().any(|c| c.minor_units() == units), "{units}");
+        }
+    }
+
+    #[test]
+    fn a_stored_code_outside_the_list_stays_readable() {
+        assert_eq!(Currency::from_stored("JPY").unwrap().minor_units(), 0);
+        assert_eq!(Currency::from_stored("XYZ").unwrap().minor_units(), 2);
+        assert_eq!(Currency::from_stored("xyz"), None);
+    }
+
+    #[test]
+    fn amounts_read_as_customers_read_them() {
+        let amount = |code: &str, cents: i64| Currency::parse(code).unwrap().format(Money::from_cents(cents).unwrap());
+        assert_eq!(amount("EUR", 1250), "12.50 EUR");
+        assert_eq!(amount("USD", 5), "0.05 USD");
+        assert_eq!(amount("EUR", 123_456_789), "1,234,567.89 EUR");
+        assert_eq!(amount("JPY", 1250), "1,250 JPY");
+        assert_eq!(amount("JPY", 0), "0 JPY");
+        assert_eq!(amount("KWD", 1250), "1.250 KWD");
+        assert_eq!(amount("KWD", 1_000_005), "1,000.005 KWD");
+        assert_eq!(amount("CLF", 12_345), "1.2345 CLF");
     }
 
     #[test]

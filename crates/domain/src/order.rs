@@ -188,7 +188,7 @@ impl Order {
                 .map_err(|_| CorruptRecord("invalid customer name"))?,
             customer_email: CustomerEmail::parse(&stored.customer_email)
                 .map_err(|_| CorruptRecord("invalid customer email"))?,
-            currency: Currency::parse(&stored.currency).map_err(|_| CorruptRecord("invalid currency"))?,
+            currency: Currency::from_stored(&stored.currency).ok_or(CorruptRecord("invalid currency"))?,
             lines,
             total,
             status: stored.status.parse().map_err(|_| CorruptRecord("unknown order status"))?,

@@ -37,6 +37,10 @@ pub enum ParseError {
     /// The text holds control characters (NUL included).
     #[error("must not contain control characters")]
     ControlCharacters,
+    /// Not a currency code in force in ISO 4217 (withdrawn codes, and codes
+    /// such as XAU or XXX that name no currency, included).
+    #[error("must be an active ISO 4217 currency code, such as EUR, USD or JPY")]
+    UnknownCurrency,
 }
 
 impl ParseError {
@@ -49,6 +53,7 @@ impl ParseError {
             ParseError::Pattern(_) => "pattern",
             ParseError::OneOf(_) => "one_of",
             ParseError::ControlCharacters => "control_characters",
+            ParseError::UnknownCurrency => "unknown_currency",
         }
     }
 }

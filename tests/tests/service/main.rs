@@ -8,6 +8,7 @@ mod browser;
 mod conditional;
 mod connections;
 mod containers;
+mod currencies;
 mod dashboard;
 mod deliveries;
 mod durability;
