@@ -222,6 +222,8 @@ fn parse(from: &str, to: &[String], data: &str) -> ReceivedMail {
         .map(|header| {
             let raw = &data[header.offset_start as usize..header.offset_end as usize];
             let value = match header.value() {
+                // With its angle brackets, as written.
+                mail_parser::HeaderValue::Text(id) if header.name() == "Message-ID" => format!("<{id}>"),
                 mail_parser::HeaderValue::Text(text) => text.to_string(),
                 // RFC 3339, as the API writes times.
                 mail_parser::HeaderValue::DateTime(date) => date.to_rfc3339(),
