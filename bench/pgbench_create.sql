@@ -10,7 +10,8 @@ INSERT INTO orders (id, customer_name, customer_email, customer_email_key, curre
     VALUES (:id, 'Ada Lovelace', 'ada@example.com', 'ada@example.com', 'EUR', 3449, 'pending', 1, :now, :now);
 INSERT INTO order_items (order_id, position, sku, quantity, unit_price_cents, line_total_cents)
     VALUES (:id, 0, 'BOOK-001', 2, 1250, 2500), (:id, 1, 'PEN-7', 1, 949, 949);
-INSERT INTO email_outbox (order_id, recipient, subject, body, state, attempts, available_at, created_at)
-    VALUES (:id, 'ada@example.com', 'Order confirmed', 'Hello Ada Lovelace, thank you for your order.', 'pending', 1,
+-- The email's text and HTML parts are about 0.3 and 2.8 KB for two lines.
+INSERT INTO email_outbox (order_id, recipient, subject, body, html_body, state, attempts, available_at, created_at)
+    VALUES (:id, 'ada@example.com', 'Order confirmed', repeat('t', 340), repeat('h', 2800), 'pending', 1,
             :now::timestamptz + interval '60 seconds', :now);
 COMMIT;

@@ -1,12 +1,14 @@
 //! A real SMTP server for the tests, on a loopback port: it speaks enough of
-//! RFC 5321 for lettre, records every message it accepts, and can be told to
-//! refuse or stall, so failures of the transport can be staged.
+//! RFC 5321 for lettre, records every message it accepts, parsed as a mail
+//! client reads it (mail-parser), and can be told to refuse, defer or stall,
+//! so failures of the transport can be staged.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mail_parser::MimeHeaders as _;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -22,15 +24,27 @@ pub enum SinkMode {
     Stall = 2,
     /// Answers `550` (never) to `RCPT TO`.
     Reject = 3,
+    /// Takes the whole message, then answers `451` (try again later).
+    Defer = 4,
 }
 
-/// One accepted message.
+/// One message, as it arrived.
 #[derive(Debug, Clone)]
 pub struct ReceivedMail {
+    /// The envelope: `MAIL FROM` and `RCPT TO`.
     pub from: String,
     pub to: Vec<String>,
+    /// Each header by its lower-case name, its value unfolded and decoded.
     pub headers: HashMap<String, String>,
-    pub body: String,
+    /// `type/subtype` of the message itself (`multipart/alternative`).
+    pub content_type: String,
+    /// The text/plain part, decoded, its line breaks as a client stores them
+    /// (`\n`; SMTP carries each as CRLF) and without the final one.
+    pub text: Option<String>,
+    /// The text/html part, the same way.
+    pub html: Option<String>,
+    /// The message as transmitted, dot-stuffing undone.
+    pub raw: String,
 }
 
 /// The SMTP server; stops with the test's runtime.
@@ -39,6 +53,7 @@ pub struct SmtpSink {
     pub port: u16,
     mode: Arc<AtomicU8>,
     received: Arc<Mutex<Vec<ReceivedMail>>>,
+    transmitted: Arc<Mutex<Vec<ReceivedMail>>>,
     delay: Arc<Mutex<Duration>>,
     in_data: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -50,6 +65,7 @@ impl SmtpSink {
             port: listener.local_addr().unwrap().port(),
             mode: Arc::new(AtomicU8::new(SinkMode::Accept as u8)),
             received: Arc::default(),
+            transmitted: Arc::default(),
             delay: Arc::default(),
             in_data: Arc::default(),
         };
@@ -84,6 +100,7 @@ impl SmtpSink {
             1 => SinkMode::Refuse,
             2 => SinkMode::Stall,
             3 => SinkMode::Reject,
+            4 => SinkMode::Defer,
             _ => SinkMode::Accept,
         }
     }
@@ -95,6 +112,11 @@ impl SmtpSink {
 
     pub fn received(&self) -> Vec<ReceivedMail> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// Every message whose content arrived, accepted or not, in order.
+    pub fn transmitted_mail(&self) -> Vec<ReceivedMail> {
+        self.transmitted.lock().unwrap().clone()
     }
 
     /// Message-ID → how many times it arrived.
@@ -146,6 +168,11 @@ impl SmtpSink {
                         data.push_str(line.strip_prefix('.').unwrap_or(&line));
                     }
                     self.in_data.fetch_add(1, Ordering::SeqCst);
+                    self.transmitted.lock().unwrap().push(parse(&from, &to, &data));
+                    if self.mode() == SinkMode::Defer {
+                        write.write_all(b"451 4.7.1 deferred, try again later\r\n").await?;
+                        continue;
+                    }
                     while self.mode() == SinkMode::Stall {
                         // A client that dies while we stall delivered nothing.
                         tokio::select! {
@@ -188,19 +215,45 @@ fn address(command: &str) -> String {
 }
 
 fn parse(from: &str, to: &[String], data: &str) -> ReceivedMail {
-    let (head, body) = data.split_once("\r\n\r\n").unwrap_or((data, ""));
-    let mut headers = HashMap::new();
-    let mut last: Option<String> = None;
-    for line in head.split("\r\n") {
-        if line.starts_with([' ', '\t']) {
-            if let Some(name) = &last {
-                headers.entry(name.clone()).and_modify(|v: &mut String| v.push_str(line.trim_start()));
-            }
-        } else if let Some((name, value)) = line.split_once(':') {
-            let name = name.trim().to_ascii_lowercase();
-            headers.insert(name.clone(), value.trim().to_owned());
-            last = Some(name);
-        }
+    let message = mail_parser::MessageParser::default().parse(data.as_bytes()).expect("a MIME message");
+    let headers = message
+        .headers()
+        .iter()
+        .map(|header| {
+            let raw = &data[header.offset_start as usize..header.offset_end as usize];
+            let value = match header.value() {
+                // With its angle brackets, as written.
+                mail_parser::HeaderValue::Text(id) if header.name() == "Message-ID" => format!("<{id}>"),
+                mail_parser::HeaderValue::Text(text) => text.to_string(),
+                // RFC 3339, as the API writes times.
+                mail_parser::HeaderValue::DateTime(date) => date.to_rfc3339(),
+                _ => raw.split("\r\n").map(str::trim).collect::<Vec<_>>().join(" ").trim().to_owned(),
+            };
+            (header.name().to_ascii_lowercase(), value)
+        })
+        .collect();
+    let content_type = message
+        .content_type()
+        .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()))
+        .unwrap_or_default();
+    let part = |body: Option<std::borrow::Cow<'_, str>>| {
+        body.map(|b| b.replace("\r\n", "\n").trim_end_matches('\n').to_owned())
+    };
+    // Without a part of that type mail-parser converts the other; only a
+    // real part counts here.
+    let has = |wanted: &str| {
+        message.parts.iter().any(|p| {
+            p.content_type().is_some_and(|ct| ct.ctype() == "text" && ct.subtype() == Some(wanted))
+                || (wanted == "plain" && p.content_type().is_none() && message.parts.len() == 1)
+        })
+    };
+    ReceivedMail {
+        from: from.to_owned(),
+        to: to.to_vec(),
+        headers,
+        content_type,
+        text: if has("plain") { part(message.body_text(0)) } else { None },
+        html: if has("html") { part(message.body_html(0)) } else { None },
+        raw: data.to_owned(),
     }
-    ReceivedMail { from: from.to_owned(), to: to.to_vec(), headers, body: body.to_owned() }
 }

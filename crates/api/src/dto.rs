@@ -243,6 +243,29 @@ pub struct EmailBody<'a> {
     pub last_error: Option<&'a str>,
 }
 
+/// An order's confirmation email as it was or will be sent: written when the
+/// order was placed and stored with it, so every attempt sends exactly this.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ConfirmationEmailContent)]
+pub struct EmailContentBody<'a> {
+    #[schema(value_type = String, format = "uuid")]
+    pub order_id: AsText<OrderId>,
+    /// The customer's address, as given.
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    /// The `Message-ID` header, the same on every attempt.
+    pub message_id: String,
+    /// The `Date` header: when the email was written.
+    #[schema(value_type = String, format = DateTime)]
+    pub date: AsText<Timestamp>,
+    /// The plain-text part, as sent.
+    pub text: &'a str,
+    /// The HTML part, as sent; `null` for an email queued before emails had
+    /// one (it is sent as text only).
+    #[schema(required = true)]
+    pub html: Option<&'a str>,
+}
+
 /// An order's status and its confirmation email.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(as = OrderStatus)]

@@ -44,6 +44,9 @@ pub struct AppState {
     pub webhooks: WebhookService,
     /// What the outboxes hold, for operators.
     pub deliveries: DeliveryService,
+    /// Right of the `@` in the confirmation emails' `Message-ID`s: the
+    /// sender's domain.
+    pub mail_domain: String,
     /// What `/metrics` serves.
     pub metrics: std::sync::Arc<dyn MetricsExposition>,
     /// How long a client may take to send a request body (a slow-body guard;

@@ -10,8 +10,8 @@ use utoipa::openapi::{Content, Header, OpenApi as Document, Ref, RefOr, Required
 use utoipa::{Modify, OpenApi};
 
 use crate::dto::{
-    ChangeStatusRequest, CreateOrderRequest, EmailBody, EmailStateName, OrderBody, OrderItemBody, OrderItemRequest,
-    OrderListBody, StatusBody, StatusName,
+    ChangeStatusRequest, CreateOrderRequest, EmailBody, EmailContentBody, EmailStateName, OrderBody, OrderItemBody,
+    OrderItemRequest, OrderListBody, StatusBody, StatusName,
 };
 use crate::event_format::{EventBody, EventData, EventListBody, EventRequest, EventTypeName};
 use crate::problem::ProblemBody;
@@ -52,6 +52,7 @@ use crate::validation::FieldError;
         orders::get_status,
         orders::change_status,
         orders::list_events,
+        orders::get_confirmation_email,
         health::live,
         health::ready,
         metrics::metrics,
@@ -63,6 +64,7 @@ use crate::validation::FieldError;
         OrderBody,
         OrderItemBody,
         EmailBody,
+        EmailContentBody,
         StatusBody,
         OrderListBody,
         StatusName,
@@ -143,6 +145,7 @@ const PROBLEMS_BY_OPERATION: &[(&str, &[u16])] = &[
     ("get_order", &[404, 500, 503]),
     ("get_order_status", &[404, 500, 503]),
     ("list_order_events", &[404, 500, 503]),
+    ("get_confirmation_email", &[404, 500, 503]),
     ("change_order_status", &[400, 404, 408, 409, 412, 413, 415, 422, 500, 503]),
     ("create_api_key", &[400, 408, 413, 415, 422, 500, 503]),
     ("list_api_keys", &[500, 503]),
@@ -167,6 +170,7 @@ const SCOPES: &[(&str, Scope)] = &[
     ("get_order", Scope::OrdersRead),
     ("get_order_status", Scope::OrdersRead),
     ("list_order_events", Scope::OrdersRead),
+    ("get_confirmation_email", Scope::OrdersRead),
     ("change_order_status", Scope::OrdersWrite),
     ("create_api_key", Scope::Admin),
     ("list_api_keys", Scope::Admin),

@@ -244,7 +244,7 @@ impl From<OrderError> for ApiError {
             OrderError::PreconditionFailed { current } => ApiError::PreconditionFailed { current: current.get() },
             OrderError::InvalidTransition(e) => ApiError::InvalidTransition(e),
             OrderError::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
-            OrderError::Answer(e) => ApiError::Internal(e),
+            OrderError::Answer(e) | OrderError::Email(e) => ApiError::Internal(e),
             OrderError::Repository(e) => e.into(),
         }
     }

@@ -13,9 +13,9 @@ use api::AppState;
 use async_trait::async_trait;
 use domain::memory::InMemoryStore;
 use domain::{
-    CreateOutcome, DeliveryService, DestinationPolicy, KeyRing, KeyService, ListQuery, Order, OrderCreation, OrderId,
-    OrderRepository, OrderService, Page, RecordedEvent, RefusedDestination, RepositoryError, StatusUpdate, Timestamp,
-    WebhookService, WebhookUrl,
+    CreateOutcome, DeliveryService, DestinationPolicy, EmailMessage, KeyRing, KeyService, ListQuery, Order,
+    OrderCreation, OrderId, OrderRepository, OrderService, Page, RecordedEvent, RefusedDestination, RepositoryError,
+    StatusUpdate, Timestamp, WebhookService, WebhookUrl,
 };
 
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +66,9 @@ impl OrderRepository for FaultyRepository {
         self.fail()
     }
     async fn events(&self, _: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
+        self.fail()
+    }
+    async fn confirmation_email(&self, _: OrderId) -> Result<Option<EmailMessage>, RepositoryError> {
         self.fail()
     }
     async fn ping(&self) -> Result<(), RepositoryError> {
@@ -128,7 +131,15 @@ async fn serve(fault: Fault) -> (String, String) {
     let webhooks = WebhookService::new(Arc::new(InMemoryStore::default()), Arc::new(Anywhere));
     let deliveries = DeliveryService::new(Arc::new(InMemoryStore::default()));
     let metrics = Arc::new(NoMetrics);
-    let state = AppState { orders, keys, webhooks, deliveries, metrics, body_timeout: Duration::from_secs(5) };
+    let state = AppState {
+        orders,
+        keys,
+        webhooks,
+        deliveries,
+        metrics,
+        mail_domain: "localhost".to_owned(),
+        body_timeout: Duration::from_secs(5),
+    };
     let server =
         HttpServer::new(move || api::app(state.clone())).workers(1).disable_signals().bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", server.addrs()[0]);

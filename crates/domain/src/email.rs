@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use crate::order::{Order, OrderId};
 use crate::parse::ParseError;
+use crate::ports::BoxError;
 use crate::time::Timestamp;
 
 /// Delivery state of an order's confirmation email.
@@ -68,7 +69,8 @@ impl EmailDelivery {
     }
 }
 
-/// An email ready to hand to a transport.
+/// An email ready to hand to a transport: written once, when its order is
+/// placed, stored with it, and sent as stored on every attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailMessage {
     pub order_id: OrderId,
@@ -76,14 +78,37 @@ pub struct EmailMessage {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// The HTML alternative of `body`; `None` for a text-only email (written
+    /// by [`PlainTextEmail`], or queued before emails had HTML).
+    pub html: Option<String>,
+    /// When it was written: its `Date`, the same on every attempt.
+    pub written_at: Timestamp,
 }
 
 impl EmailMessage {
-    /// The confirmation email for a freshly placed order.
+    /// The confirmation email of `order` with these bodies: the recipient,
+    /// subject and date every format shares.
+    pub fn confirmation_with(order: &Order, body: String, html: Option<String>) -> Self {
+        Self {
+            order_id: order.id(),
+            recipient: order.customer_email().as_str().to_owned(),
+            subject: format!("Order {} confirmed", order.id().reference()),
+            body,
+            html,
+            written_at: order.created_at(),
+        }
+    }
+
+    /// The confirmation email for a freshly placed order, in plain text only.
     pub fn confirmation(order: &Order) -> Self {
         use fmt::Write as _;
         let currency = order.currency();
-        let mut body = format!("Hello {},\n\nthank you for your order {}.\n\n", order.customer_name(), order.id());
+        let mut body = format!(
+            "Hello {},\n\nthank you for your order {} ({}).\n\n",
+            order.customer_name(),
+            order.id().reference(),
+            order.id()
+        );
         for line in order.lines() {
             let _ = writeln!(
                 body,
@@ -95,18 +120,31 @@ impl EmailMessage {
             );
         }
         let _ = write!(body, "\nTotal: {}\n", currency.format(order.total()));
-        Self {
-            order_id: order.id(),
-            recipient: order.customer_email().as_str().to_owned(),
-            subject: format!("Order {} confirmed", order.id()),
-            body,
-        }
+        Self::confirmation_with(order, body, None)
     }
 
     /// A `Message-ID` that is the same on every attempt, so a mail system can
     /// drop the duplicate an at-least-once retry may produce.
     pub fn message_id(&self, domain: &str) -> String {
         format!("<order-{}.confirmation@{domain}>", self.order_id)
+    }
+}
+
+/// How the confirmation email is written. It is written once, in the
+/// request that places the order, and stored with it: a retry sends the same
+/// email and a preview shows it. Templates are a presentation concern, so
+/// the mail side implements this; [`PlainTextEmail`] is the domain's own.
+pub trait EmailFormat: Send + Sync + 'static {
+    fn confirmation(&self, order: &Order) -> Result<EmailMessage, BoxError>;
+}
+
+/// Text only: [`EmailMessage::confirmation`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlainTextEmail;
+
+impl EmailFormat for PlainTextEmail {
+    fn confirmation(&self, order: &Order) -> Result<EmailMessage, BoxError> {
+        Ok(EmailMessage::confirmation(order))
     }
 }
 

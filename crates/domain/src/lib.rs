@@ -79,7 +79,7 @@ pub use delivery::{
     Backlog, Delivery, DeliveryError, DeliveryId, DeliveryKind, DeliveryPage, DeliveryQuery, DeliveryRepository,
     DeliveryService, DeliveryState, DeliveryTarget, RetryOutcome,
 };
-pub use email::{EmailDelivery, EmailMessage, EmailState};
+pub use email::{EmailDelivery, EmailFormat, EmailMessage, EmailState, PlainTextEmail};
 pub use event::{Cause, Change, EventFormat, EventId, EventType, OrderEvent, RecordedEvent};
 pub use idempotency::{Answer, CreateOutcome, IdempotencyKey, IdempotencyRecord, IdempotentRequest};
 pub use item::{NewOrderLine, OrderLine, OrderLines, Quantity, Sku};

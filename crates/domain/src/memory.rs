@@ -77,6 +77,8 @@ struct State {
     orders: HashMap<OrderId, Order>,
     keys: HashMap<String, IdempotencyRecord>,
     outbox: HashMap<OrderId, Queued>,
+    /// Every order's confirmation email as written, sent or not.
+    emails: HashMap<OrderId, EmailMessage>,
     api_keys: Vec<StoredKey>,
     events: Vec<RecordedEvent>,
     /// Deleted ones are dropped: nothing here keeps their deliveries.
@@ -141,6 +143,7 @@ impl OrderRepository for InMemoryStore {
             }
         };
         let (id, at) = (order.id(), order.created_at());
+        state.emails.insert(id, email.clone());
         state.outbox.insert(id, Queued { message: email, available_at });
         state.orders.insert(id, order);
         self.record(&mut state, id, &Change::Created, &cause, at);
@@ -198,6 +201,10 @@ impl OrderRepository for InMemoryStore {
             return Ok(None);
         }
         Ok(Some(state.events.iter().filter(|e| e.order_id == id).cloned().collect()))
+    }
+
+    async fn confirmation_email(&self, id: OrderId) -> Result<Option<EmailMessage>, RepositoryError> {
+        Ok(self.state().emails.get(&id).cloned())
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {
@@ -363,7 +370,7 @@ impl DeliveryRepository for InMemoryStore {
             return Ok(current.map_or(RetryOutcome::NotFound, RetryOutcome::NotFailed));
         }
         order.delivery_mut().state = DeliveryState::Pending;
-        let message = EmailMessage::confirmation(order);
+        let Some(message) = state.emails.get(&order_id).cloned() else { return Ok(RetryOutcome::NotFound) };
         state.outbox.insert(order_id, Queued { message, available_at: now });
         let requeued = state.email_delivery(order_id);
         drop(state);

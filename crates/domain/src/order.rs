@@ -25,6 +25,14 @@ impl OrderId {
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
+
+    /// What a customer quotes: the id's last 8 hex digits, upper-case. The
+    /// last, not the first: those are random, where the first count time
+    /// and are shared by every order of the same minute.
+    pub fn reference(&self) -> String {
+        let hex = self.0.simple().to_string();
+        hex[hex.len() - 8..].to_ascii_uppercase()
+    }
 }
 
 impl From<Uuid> for OrderId {

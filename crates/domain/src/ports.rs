@@ -98,6 +98,10 @@ pub trait OrderRepository: Send + Sync + 'static {
     /// An order's events, oldest first; `None` if there is no such order.
     async fn events(&self, id: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError>;
 
+    /// An order's confirmation email as stored: what was or will be sent.
+    /// `None` if there is no such order.
+    async fn confirmation_email(&self, id: OrderId) -> Result<Option<EmailMessage>, RepositoryError>;
+
     /// Answers when the database does (readiness).
     async fn ping(&self) -> Result<(), RepositoryError>;
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::email::EmailMessage;
+use crate::email::{EmailFormat, EmailMessage, PlainTextEmail};
 use crate::event::{Cause, RecordedEvent};
 use crate::idempotency::{Answer, CreateOutcome, IdempotencyRecord, IdempotentRequest};
 use crate::listing::{ListQuery, Page};
@@ -33,6 +33,9 @@ pub enum OrderError {
     /// The caller could not make its answer to a new order; nothing was stored.
     #[error("the answer to the request could not be made")]
     Answer(#[source] BoxError),
+    /// The confirmation email could not be written; nothing was stored.
+    #[error("the confirmation email could not be written")]
+    Email(#[source] BoxError),
     #[error(transparent)]
     Repository(#[from] RepositoryError),
 }
@@ -59,6 +62,7 @@ pub enum Placed {
 #[derive(Clone)]
 pub struct OrderService {
     repository: Arc<dyn OrderRepository>,
+    email_format: Arc<dyn EmailFormat>,
     idempotency_ttl: Duration,
 }
 
@@ -74,7 +78,13 @@ impl OrderService {
 
     /// A service over a repository.
     pub fn new(repository: Arc<dyn OrderRepository>) -> Self {
-        Self { repository, idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL }
+        Self { repository, email_format: Arc::new(PlainTextEmail), idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL }
+    }
+
+    /// Writes confirmation emails with `format` (text only unless told).
+    pub fn with_email_format(mut self, format: Arc<dyn EmailFormat>) -> Self {
+        self.email_format = format;
+        self
     }
 
     /// Remembers idempotency keys for `ttl`.
@@ -105,7 +115,7 @@ impl OrderService {
             expires_at: now.plus(self.idempotency_ttl),
         });
         let asked = record.as_ref().map(|r| r.request.fingerprint.clone());
-        let email = EmailMessage::confirmation(&order);
+        let email = self.email_format.confirmation(&order).map_err(OrderError::Email)?;
         let creation = OrderCreation { order, email, idempotency: record, queueing: EmailQueueing::Shared, cause };
         match self.repository.create(creation).await? {
             CreateOutcome::Created => Ok(Placed::Created(answer)),
@@ -189,6 +199,11 @@ impl OrderService {
         self.repository.events(id).await?.ok_or(OrderError::NotFound(id))
     }
 
+    /// An order's confirmation email as stored: what was or will be sent.
+    pub async fn confirmation_email(&self, id: OrderId) -> Result<EmailMessage, OrderError> {
+        self.repository.confirmation_email(id).await?.ok_or(OrderError::NotFound(id))
+    }
+
     /// Whether storage answers.
     pub async fn ping(&self) -> Result<(), RepositoryError> {
         self.repository.ping().await
@@ -240,6 +255,9 @@ mod tests {
         }
         async fn events(&self, id: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
             self.store.events(id).await
+        }
+        async fn confirmation_email(&self, id: OrderId) -> Result<Option<EmailMessage>, RepositoryError> {
+            self.store.confirmation_email(id).await
         }
         async fn ping(&self) -> Result<(), RepositoryError> {
             Ok(())

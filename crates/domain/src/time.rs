@@ -48,6 +48,11 @@ impl Timestamp {
         (self.0 - earlier.0).to_std().unwrap_or_default()
     }
 
+    /// As the standard library's clock reads it.
+    pub fn as_system_time(self) -> std::time::SystemTime {
+        self.0.into()
+    }
+
     /// As a chrono value.
     pub fn as_datetime(self) -> DateTime<Utc> {
         self.0

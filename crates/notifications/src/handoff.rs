@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{
-    ClaimedEmail, CreateOutcome, EmailQueueing, ListQuery, Order, OrderCreation, OrderId, OrderRepository, Page,
-    RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
+    ClaimedEmail, CreateOutcome, EmailMessage, EmailQueueing, ListQuery, Order, OrderCreation, OrderId,
+    OrderRepository, Page, RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
 };
 use tokio::sync::mpsc;
 
@@ -80,6 +80,10 @@ impl OrderRepository for HandingOver {
 
     async fn events(&self, id: OrderId) -> Result<Option<Vec<RecordedEvent>>, RepositoryError> {
         self.inner.events(id).await
+    }
+
+    async fn confirmation_email(&self, id: OrderId) -> Result<Option<EmailMessage>, RepositoryError> {
+        self.inner.confirmation_email(id).await
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

@@ -1,6 +1,7 @@
 //! Email transports, the webhook client and the outbox dispatchers, behind
 //! the domain's ports.
 
+mod confirmation_email;
 mod destination;
 mod dispatcher;
 mod handoff;
@@ -11,6 +12,7 @@ mod smtp_mailer;
 mod webhook_client;
 mod webhook_dispatcher;
 
+pub use confirmation_email::EmailTemplates;
 pub use destination::DestinationGuard;
 pub use dispatcher::{DispatcherConfig, OutboxDispatcher};
 pub use handoff::{HandingOver, Handoff};

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use domain::{EmailMessage, EmailSender, SendError};
-use lettre::message::Mailbox;
-use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -44,6 +43,11 @@ impl SmtpConfig {
         let from = from.parse::<Mailbox>().map_err(SmtpConfigError::From)?;
         Ok(Self { url: url.to_owned(), from, timeout })
     }
+
+    /// The sender's domain: right of the `@` in Message-IDs.
+    pub fn domain(&self) -> &str {
+        self.from.email.domain()
+    }
 }
 
 /// Sends each email over SMTP through a small connection pool.
@@ -68,7 +72,7 @@ impl SmtpMailer {
             .timeout(Some(config.timeout))
             .pool_config(PoolConfig::new().max_size(16))
             .build();
-        let domain = config.from.email.domain().to_owned();
+        let domain = config.domain().to_owned();
         Ok(Self { transport, from: config.from.clone(), domain })
     }
 
@@ -78,14 +82,29 @@ impl SmtpMailer {
             .parse::<Mailbox>()
             // The address itself stays out of the error: it is logged and shown.
             .map_err(|e| SendError::Permanent(format!("the recipient address is not deliverable: {e}")))?;
-        Message::builder()
+        // Every header from what was stored, the date included, so each
+        // attempt sends the same message.
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
             .message_id(Some(email.message_id(&self.domain)))
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.body.clone())
-            .map_err(|e| SendError::Permanent(format!("could not build the message: {e}")))
+            .date(email.written_at.as_system_time());
+        let text = SinglePart::plain(email.body.clone());
+        match &email.html {
+            // The boundary is the order's rather than a random one, for the
+            // same reason; nobody could put the id in a name or SKU before it
+            // existed, so no part can hold it.
+            Some(html) => builder.multipart(
+                MultiPart::alternative()
+                    .boundary(format!("order-{}-alternative", email.order_id))
+                    .singlepart(text)
+                    .singlepart(SinglePart::html(html.clone())),
+            ),
+            // Queued before emails had HTML.
+            None => builder.singlepart(text),
+        }
+        .map_err(|e| SendError::Permanent(format!("could not build the message: {e}")))
     }
 }
 
@@ -100,5 +119,61 @@ impl EmailSender for SmtpMailer {
             Err(error) if error.is_permanent() => Err(SendError::Permanent(format!("SMTP: {error}"))),
             Err(error) => Err(SendError::Transient(format!("SMTP: {error}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::{OrderId, Timestamp};
+
+    use super::*;
+
+    fn mailer() -> SmtpMailer {
+        let config =
+            SmtpConfig::parse("smtp://127.0.0.1:25", "Shop <shop@example.com>", Duration::from_secs(1)).unwrap();
+        SmtpMailer::new(&config).unwrap()
+    }
+
+    fn email(html: Option<&str>) -> EmailMessage {
+        EmailMessage {
+            order_id: OrderId::generate(),
+            recipient: "ada@example.com".to_owned(),
+            subject: "Order 1234ABCD confirmed".to_owned(),
+            body: "Hello Ada,\n".to_owned(),
+            html: html.map(str::to_owned),
+            written_at: Timestamp::from_unix_micros(1_796_000_000_000_000).unwrap(),
+        }
+    }
+
+    fn formatted(email: &EmailMessage) -> String {
+        String::from_utf8(mailer().message(email).unwrap().formatted()).unwrap()
+    }
+
+    // Building the pool needs a runtime.
+    #[tokio::test]
+    async fn with_html_it_is_multipart_alternative_and_the_same_on_every_attempt() {
+        let email = email(Some("<p>Hello Ada,</p>"));
+        let message = formatted(&email);
+        assert_eq!(message, formatted(&email), "a retry sends the same bytes");
+        for header in [
+            "MIME-Version: 1.0\r\n".to_owned(),
+            "Date: Mon, 30 Nov 2026 00:53:20 +0000\r\n".to_owned(),
+            format!("Message-ID: <order-{}.confirmation@example.com>\r\n", email.order_id),
+            format!("Content-Type: multipart/alternative;\r\n boundary=\"order-{}-alternative\"\r\n", email.order_id),
+        ] {
+            assert!(message.contains(&header), "{header:?} not in\n{message}");
+        }
+        let text = message.find("Content-Type: text/plain; charset=utf-8").unwrap();
+        let html = message.find("Content-Type: text/html; charset=utf-8").unwrap();
+        assert!(text < html, "the text part first, the preferred part last (RFC 2046)");
+    }
+
+    #[tokio::test]
+    async fn without_html_it_is_text_only() {
+        let message = formatted(&email(None));
+        assert!(message.contains("MIME-Version: 1.0\r\n"), "{message}");
+        assert!(message.contains("Content-Type: text/plain; charset=utf-8\r\n"), "{message}");
+        assert!(!message.contains("multipart"), "{message}");
+        assert!(message.contains("\r\n\r\nHello Ada,\r\n"), "{message}");
     }
 }

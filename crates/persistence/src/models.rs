@@ -1,7 +1,7 @@
 //! Rows as the tables hold them, and their conversion to and from the domain.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text};
+use diesel::sql_types::{Integer, Nullable, Text};
 use domain::{
     Answer, ClaimedEmail, CreateOutcome, EmailMessage, EmailQueueing, EmailState, Order, StoredDelivery, StoredLine,
     StoredOrder, Timestamp,
@@ -53,10 +53,36 @@ pub(crate) struct NewEmailRow {
     pub recipient: String,
     pub subject: String,
     pub body: String,
+    pub html_body: Option<String>,
     pub state: &'static str,
     pub attempts: i32,
     pub available_at: DbInstant,
     pub created_at: DbInstant,
+}
+
+/// A stored confirmation email, as the preview shows it.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = email_outbox)]
+pub(crate) struct StoredEmailRow {
+    pub order_id: DbUuid,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub html_body: Option<String>,
+    pub created_at: DbInstant,
+}
+
+impl StoredEmailRow {
+    pub fn into_message(self) -> EmailMessage {
+        EmailMessage {
+            order_id: self.order_id.into(),
+            recipient: self.recipient,
+            subject: self.subject,
+            body: self.body,
+            html: self.html_body,
+            written_at: self.created_at.0,
+        }
+    }
 }
 
 /// A taken idempotency key, as the winner stored it.
@@ -79,6 +105,8 @@ pub(crate) struct ClaimRow {
     subject: String,
     #[diesel(sql_type = Text)]
     body: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    html_body: Option<String>,
     #[diesel(sql_type = Integer)]
     attempts: i32,
     #[diesel(sql_type = crate::sql_types::Instant)]
@@ -100,6 +128,8 @@ impl ClaimRow {
                 recipient: self.recipient,
                 subject: self.subject,
                 body: self.body,
+                html: self.html_body,
+                written_at: self.created_at.0,
             },
             attempt: u32::try_from(self.attempts).unwrap_or(0),
             lease_ends,
@@ -194,6 +224,7 @@ impl NewEmailRow {
             recipient: email.recipient.clone(),
             subject: email.subject.clone(),
             body: email.body.clone(),
+            html_body: email.html.clone(),
             state: EmailState::Pending.as_str(),
             attempts: i32::from(claimed_until.is_some()),
             available_at: claimed_until.unwrap_or(created_at).into(),

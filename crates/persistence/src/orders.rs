@@ -5,15 +5,15 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use domain::{
-    Change, CreateOutcome, EmailQueueing, ListQuery, Order, OrderCreation, OrderId, OrderRepository, OrderStatus, Page,
-    RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
+    Change, CreateOutcome, EmailMessage, EmailQueueing, ListQuery, Order, OrderCreation, OrderId, OrderRepository,
+    OrderStatus, Page, RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
 };
 
 use crate::database::Database;
 use crate::dialect::Dialect as _;
 use crate::error::DbError;
 use crate::events::{EventRow, Format, NewEventRow};
-use crate::models::{DeliveryRow, ItemRow, KeyRow, NewEmailRow, OrderRow};
+use crate::models::{DeliveryRow, ItemRow, KeyRow, NewEmailRow, OrderRow, StoredEmailRow};
 use crate::schema::{email_outbox, idempotency_keys, order_events, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
@@ -279,6 +279,21 @@ impl OrderRepository for SqlOrderRepository {
         .await?;
         let Some(rows) = rows else { return Ok(None) };
         Ok(Some(rows.into_iter().map(EventRow::into_recorded).collect::<Result<_, _>>()?))
+    }
+
+    /// The outbox row: every order has exactly one, kept after it is sent.
+    async fn confirmation_email(&self, id: OrderId) -> Result<Option<EmailMessage>, RepositoryError> {
+        let key = DbUuid::from(id);
+        let row: Option<StoredEmailRow> = operation!(self.db, "orders.confirmation_email", Read, |conn| {
+            Ok(email_outbox::table
+                .filter(email_outbox::order_id.eq(key))
+                .select(StoredEmailRow::as_select())
+                .first(conn)
+                .await
+                .optional()?)
+        })
+        .await?;
+        Ok(row.map(StoredEmailRow::into_message))
     }
 
     async fn ping(&self) -> Result<(), RepositoryError> {

@@ -42,6 +42,7 @@ diesel::table! {
         recipient -> Text,
         subject -> Text,
         body -> Text,
+        html_body -> Nullable<Text>,
         state -> Text,
         attempts -> Integer,
         available_at -> Instant,

@@ -8,12 +8,12 @@ use actix_web::dev::{Server, ServerHandle};
 use anyhow::Context as _;
 use api::{AppState, MetricsExposition};
 use domain::{
-    DeliveryService, DestinationPolicy, EmailSender, EventFormat, IssuedKey, KeyRing, KeyService, OrderRepository,
-    OrderService, WebhookService,
+    DeliveryService, DestinationPolicy, EmailFormat, EmailSender, EventFormat, IssuedKey, KeyRing, KeyService,
+    OrderRepository, OrderService, WebhookService,
 };
 use notifications::{
-    CancellationToken, DestinationGuard, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer, WebhookClient,
-    WebhookDispatcher,
+    CancellationToken, DestinationGuard, EmailTemplates, HandingOver, LogMailer, OutboxDispatcher, SmtpMailer,
+    WebhookClient, WebhookDispatcher,
 };
 use persistence::Database;
 use tokio::task::JoinHandle;
@@ -79,6 +79,8 @@ impl Application {
         let background = database.with_own_pool("background", 2);
         // Events are written down in the API's JSON, by whichever adapter stores them.
         let events: Arc<dyn EventFormat> = Arc::new(api::EventJson);
+        // Confirmation emails are written from the templates, text and HTML.
+        let emails: Arc<dyn EmailFormat> = Arc::new(EmailTemplates);
         let mut handoff = None;
         let (dispatcher, webhook_dispatcher) = if settings.dispatch {
             let dispatcher =
@@ -120,6 +122,10 @@ impl Application {
         // Each HTTP worker gets its own share of the pool (see Database::with_own_pool).
         let per_worker = (settings.pool.max_size / u32::try_from(workers).unwrap_or(u32::MAX)).max(1);
         let body_timeout = settings.http.body_timeout;
+        let mail_domain = match &settings.mail {
+            MailTransport::Log => "localhost".to_owned(),
+            MailTransport::Smtp(config) => config.domain().to_owned(),
+        };
         let destinations: Arc<dyn DestinationPolicy> =
             Arc::new(DestinationGuard::new(settings.webhook_client.allow_private));
         let options =
@@ -131,11 +137,20 @@ impl Application {
             if let Some(handoff) = &handoff {
                 repository = Arc::new(HandingOver::new(repository, handoff.clone()));
             }
-            let orders = OrderService::new(repository).with_idempotency_ttl(ttl);
+            let orders = OrderService::new(repository).with_idempotency_ttl(ttl).with_email_format(emails.clone());
             let keys = KeyService::new(Arc::new(pool.api_keys()), ring.clone());
             let webhooks = WebhookService::new(Arc::new(pool.webhook_endpoints()), destinations.clone());
             let deliveries = DeliveryService::new(Arc::new(pool.deliveries()));
-            api::app(AppState { orders, keys, webhooks, deliveries, metrics: scrape.clone(), body_timeout })
+            let mail_domain = mail_domain.clone();
+            api::app(AppState {
+                orders,
+                keys,
+                webhooks,
+                deliveries,
+                mail_domain,
+                metrics: scrape.clone(),
+                body_timeout,
+            })
         })
         .context("could not start the HTTP server")?;
         tracing::info!(address = %settings.bind_addr, port, "listening");

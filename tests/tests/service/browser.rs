@@ -1,41 +1,54 @@
-//! A real browser on `/docs`: headless Chromium (Debian's package) driven by
-//! playwright-core (tests/browser). `make test` installs both
-//! (tests/setup/prerequisites.sh); `SKIP_BROWSER=1` skips this test.
+//! A real browser on `/docs` and on the confirmation email's HTML part:
+//! headless Chromium (Debian's package) driven by playwright-core
+//! (tests/browser). `make test` installs both (tests/setup/prerequisites.sh);
+//! `SKIP_BROWSER=1` skips these tests.
 
 use std::process::Command;
 
 use harness::{Backend, spawn_app, workspace_root};
-use serde_json::Value;
+use serde_json::{Value, json};
 
-#[actix_web::test]
-async fn swagger_ui_lists_every_operation_and_creates_an_order() {
+/// Whether the browser check runs; it needs Chromium and playwright-core.
+fn browser_ready() -> bool {
     if std::env::var("SKIP_BROWSER").is_ok_and(|v| v == "1") {
         eprintln!("SKIP_BROWSER=1: skipped");
-        return;
+        return false;
     }
     let root = workspace_root();
-    let script = root.join("tests/browser/swagger.mjs");
     assert!(
         root.join("tests/browser/node_modules/playwright-core").exists()
             && std::path::Path::new("/usr/bin/chromium").exists(),
         "the browser check needs Chromium and playwright-core: run it through `make test`, which installs both \
          (tests/setup/prerequisites.sh browser), or skip it with SKIP_BROWSER=1"
     );
-    let app = spawn_app(Backend::Sqlite).await;
-    let screenshot = root.join("target/swagger-ui.png");
-    let (address, key) = (app.address.clone(), app.key.clone().unwrap());
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("node").arg(script).arg(address).arg(&screenshot).arg(key).output().expect("node runs")
-    })
-    .await
-    .unwrap();
+    true
+}
+
+/// Runs a script of tests/browser with `args`; its one line of JSON.
+async fn node(script: &str, args: Vec<String>) -> Value {
+    let script = workspace_root().join("tests/browser").join(script);
+    let output =
+        tokio::task::spawn_blocking(move || Command::new("node").arg(script).args(args).output().expect("node runs"))
+            .await
+            .unwrap();
     assert!(
         output.status.success(),
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    let result: Value = serde_json::from_slice(output.stdout.trim_ascii()).unwrap();
+    serde_json::from_slice(output.stdout.trim_ascii()).unwrap()
+}
+
+#[actix_web::test]
+async fn swagger_ui_lists_every_operation_and_creates_an_order() {
+    if !browser_ready() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    let screenshot = workspace_root().join("target/swagger-ui.png");
+    let args = vec![app.address.clone(), screenshot.display().to_string(), app.key.clone().unwrap()];
+    let result = node("swagger.mjs", args).await;
 
     // Swagger UI shows exactly the operations of the document it loaded.
     let document = app.get("/openapi.json").await.json();
@@ -60,4 +73,43 @@ async fn swagger_ui_lists_every_operation_and_creates_an_order() {
     assert_eq!(stored.status, 200);
     assert_eq!(stored.json()["customer_name"], "Ada Lovelace");
     assert!(workspace_root().join("target/swagger-ui.png").exists());
+}
+
+/// The HTML part of a confirmation email as a reader's browser shows it: the
+/// hostile name as text, no image, no script run, nothing loaded from
+/// outside. The screenshot is target/confirmation-email.png;
+/// `EMAIL_SCREENSHOT=docs` also writes docs/confirmation-email.png, the
+/// README's.
+#[actix_web::test]
+async fn the_html_email_reads_right_in_a_browser() {
+    if !browser_ready() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    let name = "<img src=x onerror=alert(1)>";
+    let mut order = harness::sample_order();
+    order["customer_name"] = json!(name);
+    order["items"] = json!([
+        {"sku": "BOOK-001", "quantity": 2, "unit_price_cents": 1250},
+        {"sku": "PEN-7", "quantity": 1, "unit_price_cents": 199}
+    ]);
+    let id = app.create_order(&order).await["id"].as_str().unwrap().to_owned();
+    let preview = app.get(&format!("/orders/{id}/confirmation-email")).await.json();
+    let target = workspace_root().join("target");
+    let html = target.join("confirmation-email.html");
+    std::fs::write(&html, preview["html"].as_str().unwrap()).unwrap();
+    let screenshot = target.join("confirmation-email.png");
+    let result = node("email.mjs", vec![html.display().to_string(), screenshot.display().to_string()]).await;
+
+    let text = result["text"].as_str().unwrap();
+    let greeting = format!("Hello {name},");
+    for expected in [greeting.as_str(), &id, "BOOK-001", "12.50 EUR", "25.00 EUR", "26.99 EUR"] {
+        assert!(text.contains(expected), "{expected:?} not shown:\n{text}");
+    }
+    assert_eq!(result["images"], 0, "the name is not an element");
+    assert_eq!(result["dialogs"], 0, "no script ran");
+    assert_eq!(result["outside"], json!([]), "the email loads nothing from outside");
+    if std::env::var("EMAIL_SCREENSHOT").is_ok_and(|v| v == "docs") {
+        std::fs::copy(&screenshot, workspace_root().join("docs/confirmation-email.png")).unwrap();
+    }
 }

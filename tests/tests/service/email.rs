@@ -1,8 +1,13 @@
 //! The confirmation email: stored atomically with its order, sent once,
 //! retried with backoff, failed for good after the last attempt, sent over
-//! real SMTP, and woken at once rather than by the sweep.
+//! real SMTP as a multipart message (text and HTML) that every retry repeats
+//! byte for byte, shown as sent by its preview, and woken at once rather
+//! than by the sweep.
 
-use harness::{Backend, SinkMode, SmtpSink, TestApp, on_both_backends, sample_order, spawn_app_with};
+use harness::{
+    Backend, ReceivedMail, SinkMode, SmtpSink, TestApp, TestDatabase, on_both_backends, sample_order, spawn_app_on,
+    spawn_app_with,
+};
 use serde_json::{Value, json};
 
 on_both_backends!(
@@ -10,7 +15,12 @@ on_both_backends!(
     a_transport_that_fails_n_times_is_retried_until_it_succeeds,
     a_transport_that_always_fails_ends_failed_with_the_last_error,
     an_idle_server_sends_at_once_not_at_the_next_sweep,
-    smtp_delivers_recipient_subject_message_id_and_body,
+    smtp_delivers_a_multipart_email_with_its_headers,
+    amounts_follow_the_currency_in_both_parts,
+    a_hostile_name_is_escaped_in_html_and_verbatim_in_text,
+    a_retry_sends_the_same_message_byte_for_byte,
+    the_preview_is_what_the_mail_server_received,
+    an_email_queued_before_html_is_sent_and_previewed_as_text_only,
     smtp_refusals_are_retried_and_rejections_are_final,
     a_dispatcher_with_no_room_leaves_new_emails_to_the_shared_queue,
 );
@@ -115,7 +125,15 @@ async fn smtp_app(backend: Backend, sink: &SmtpSink, extra: &[(&str, &str)]) -> 
     spawn_app_with(backend, &vars).await
 }
 
-async fn smtp_delivers_recipient_subject_message_id_and_body(backend: Backend) {
+/// The message the sink accepted for order `id`.
+fn mail_for(sink: &SmtpSink, id: &str) -> ReceivedMail {
+    let mut mails: Vec<ReceivedMail> =
+        sink.received().into_iter().filter(|m| m.headers["message-id"].contains(id)).collect();
+    assert_eq!(mails.len(), 1, "one message for {id}");
+    mails.remove(0)
+}
+
+async fn smtp_delivers_a_multipart_email_with_its_headers(backend: Backend) {
     let sink = SmtpSink::start().await;
     let app = smtp_app(backend, &sink, &[]).await;
     let mut body = sample_order();
@@ -129,19 +147,145 @@ async fn smtp_delivers_recipient_subject_message_id_and_body(backend: Backend) {
     let status = app.settled_email(id).await;
     assert_eq!(status["confirmation_email"]["state"], "sent");
 
-    let received = sink.received();
-    assert_eq!(received.len(), 1);
-    let mail = &received[0];
+    let mail = mail_for(&sink, id);
+    let reference = id[id.len() - 8..].to_uppercase();
     assert_eq!(mail.to, ["Grace.Hopper@Example.com"]);
     assert_eq!(mail.from, "shop@example.com");
-    assert_eq!(mail.headers["subject"], format!("Order {id} confirmed"));
+    assert_eq!(mail.headers["subject"], format!("Order {reference} confirmed"));
     assert_eq!(mail.headers["message-id"], format!("<order-{id}.confirmation@example.com>"));
     assert_eq!(mail.headers["to"], "Grace.Hopper@Example.com");
     assert!(mail.headers["from"].contains("shop@example.com"));
-    for expected in ["Hello Ada Lovelace", id, "2 x BOOK-001 at 12.50 EUR = 25.00 EUR", "1 x PEN-7", "Total: 26.99 EUR"]
-    {
-        assert!(mail.body.contains(expected), "{expected:?} not in {}", mail.body);
+    assert_eq!(mail.headers["mime-version"], "1.0");
+    // The date the order was placed, to the second.
+    assert_eq!(mail.headers["date"], format!("{}Z", &order["created_at"].as_str().unwrap()[..19]));
+    assert_eq!(mail.content_type, "multipart/alternative");
+    let text = mail.text.as_deref().expect("a text/plain part");
+    let html = mail.html.as_deref().expect("a text/html part");
+    for expected in [
+        "Hello Ada Lovelace,",
+        &reference,
+        id,
+        "2 x BOOK-001 at 12.50 EUR = 25.00 EUR",
+        "1 x PEN-7",
+        "Total: 26.99 EUR",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in\n{text}");
     }
+    for expected in ["Hello Ada Lovelace,", &reference, id, ">BOOK-001<", ">12.50 EUR<", ">25.00 EUR<", ">26.99 EUR<"] {
+        assert!(html.contains(expected), "{expected:?} not in\n{html}");
+    }
+}
+
+async fn amounts_follow_the_currency_in_both_parts(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = smtp_app(backend, &sink, &[]).await;
+    for (code, unit, total) in
+        [("EUR", "12.50 EUR", "1,250.00 EUR"), ("JPY", "1,250 JPY", "125,000 JPY"), ("KWD", "1.250 KWD", "125.000 KWD")]
+    {
+        let mut body = sample_order();
+        body["currency"] = json!(code);
+        body["items"] = json!([{"sku": "BOOK-001", "quantity": 100, "unit_price_cents": 1250}]);
+        let id = app.create_order(&body).await["id"].as_str().unwrap().to_owned();
+        app.settled_email(&id).await;
+        let mail = mail_for(&sink, &id);
+        let text = mail.text.unwrap();
+        assert!(text.contains(&format!("100 x BOOK-001 at {unit} = {total}\n")), "{code}:\n{text}");
+        assert!(text.contains(&format!("Total: {total}\n")), "{code}:\n{text}");
+        let html = mail.html.unwrap();
+        for amount in [unit, total] {
+            assert!(html.contains(&format!(">{amount}</td>")), "{code}: {amount} not in\n{html}");
+        }
+        assert_eq!(html.matches(&format!(">{total}</td>")).count(), 2, "{code}: line total and total");
+    }
+}
+
+async fn a_hostile_name_is_escaped_in_html_and_verbatim_in_text(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = smtp_app(backend, &sink, &[]).await;
+    let name = "<img src=x onerror=alert(1)> & \"Eve\"";
+    let mut body = sample_order();
+    body["customer_name"] = json!(name);
+    let id = app.create_order(&body).await["id"].as_str().unwrap().to_owned();
+    app.settled_email(&id).await;
+    let mail = mail_for(&sink, &id);
+    assert!(mail.text.unwrap().contains(&format!("Hello {name},")));
+    let html = mail.html.unwrap();
+    assert!(!html.contains("<img"), "{html}");
+    assert!(html.contains("Hello &#60;img src=x onerror=alert(1)&#62; &#38; &#34;Eve&#34;,"), "{html}");
+}
+
+async fn a_retry_sends_the_same_message_byte_for_byte(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = smtp_app(backend, &sink, &[("MAIL_MAX_ATTEMPTS", "10")]).await;
+    // 451 after the whole message arrived: the next attempt sends it again.
+    sink.set_mode(SinkMode::Defer);
+    let id = app.create_order(&sample_order()).await["id"].as_str().unwrap().to_owned();
+    harness::eventually("two deferred attempts", async || (sink.transmitted_mail().len() >= 2).then_some(())).await;
+    sink.set_mode(SinkMode::Accept);
+    let sent = app.settled_email(&id).await;
+    assert_eq!(sent["confirmation_email"]["state"], "sent");
+    let attempts = sink.transmitted_mail();
+    assert!(attempts.len() >= 3, "{} attempts", attempts.len());
+    assert_eq!(sent["confirmation_email"]["attempts"], attempts.len());
+    for attempt in &attempts[1..] {
+        assert_eq!(attempt.raw, attempts[0].raw, "every attempt sends the same bytes");
+    }
+    assert_eq!(attempts[0].headers["message-id"], format!("<order-{id}.confirmation@example.com>"));
+    assert_eq!(sink.received().len(), 1);
+}
+
+async fn the_preview_is_what_the_mail_server_received(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let app = smtp_app(backend, &sink, &[]).await;
+    let mut body = sample_order();
+    body["customer_name"] = json!("<b>Ada</b>");
+    body["currency"] = json!("JPY");
+    let order = app.create_order(&body).await;
+    let id = order["id"].as_str().unwrap();
+    app.settled_email(id).await;
+    let mail = mail_for(&sink, id);
+
+    // A key that may only read sees it.
+    let reader = harness::issue_key(&app.db.url, &[domain::Scope::OrdersRead]).await;
+    let api = app.api.with_key(reader);
+    api.wait_for_key().await;
+    let preview = api.get(&format!("/orders/{id}/confirmation-email")).await;
+    assert_eq!(preview.status, 200);
+    let preview = preview.json();
+    assert_eq!(preview["order_id"], id);
+    assert_eq!(preview["recipient"], mail.to[0]);
+    assert_eq!(preview["subject"], mail.headers["subject"]);
+    assert_eq!(preview["message_id"], mail.headers["message-id"]);
+    assert_eq!(&preview["date"].as_str().unwrap()[..19], &mail.headers["date"][..19]);
+    assert_eq!(preview["text"], mail.text.unwrap());
+    assert_eq!(preview["html"], mail.html.unwrap());
+    assert!(preview["html"].as_str().unwrap().contains("Hello &#60;b&#62;Ada&#60;/b&#62;,"));
+
+    let missing = "01a22eb5-f229-7200-a4e0-2dff91e0b6b9";
+    app.get(&format!("/orders/{missing}/confirmation-email")).await.problem(404, "not_found");
+    let metrics_only = harness::issue_key(&app.db.url, &[domain::Scope::MetricsRead]).await;
+    let api = app.api.with_key(metrics_only);
+    api.wait_for_key().await;
+    api.get(&format!("/orders/{id}/confirmation-email")).await.problem(403, "insufficient_scope");
+}
+
+async fn an_email_queued_before_html_is_sent_and_previewed_as_text_only(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    // Queued by a process that sends nothing, then made as old rows are.
+    let queuing = smtp_app(backend, &sink, &[("MAIL_DISPATCHER", "off")]).await;
+    let id = queuing.create_order(&sample_order()).await["id"].as_str().unwrap().to_owned();
+    queuing.db.execute("UPDATE email_outbox SET html_body = NULL").await;
+    let preview = queuing.get(&format!("/orders/{id}/confirmation-email")).await.json();
+    assert_eq!(preview["html"], Value::Null);
+
+    let url = sink.url();
+    let vars = [("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", url.as_str()), ("MAIL_FROM", "Shop <shop@example.com>")];
+    let sending = spawn_app_on(TestDatabase::existing(backend, queuing.db.url.clone()), &vars).await;
+    assert_eq!(sending.settled_email(&id).await["confirmation_email"]["state"], "sent");
+    let mail = mail_for(&sink, &id);
+    assert_eq!(mail.content_type, "text/plain");
+    assert_eq!(mail.html, None);
+    assert_eq!(mail.text.as_deref(), preview["text"].as_str());
 }
 
 async fn smtp_refusals_are_retried_and_rejections_are_final(backend: Backend) {

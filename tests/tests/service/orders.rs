@@ -106,7 +106,10 @@ async fn creating_an_order_persists_it_and_sends_the_confirmation_email(backend:
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].recipient, "ada@example.com");
     assert_eq!(sent[0].order_id.to_string(), id);
-    assert!(sent[0].subject.contains(id), "{}", sent[0].subject);
+    // The subject names the order by its short reference, the body by both.
+    let reference = id[id.len() - 8..].to_uppercase();
+    assert_eq!(sent[0].subject, format!("Order {reference} confirmed"));
+    assert!(sent[0].body.contains(id) && sent[0].body.contains(&reference), "{}", sent[0].body);
     assert!(sent[0].body.contains("BOOK-001") && sent[0].body.contains("Total: 25.00 EUR"), "{}", sent[0].body);
 
     // Sending moved neither version nor updated_at.

@@ -68,6 +68,7 @@ routes! {
     "/orders/{id}" => [get => orders::get_order],
     "/orders/{id}/status" => [get => orders::get_status, patch => orders::change_status],
     "/orders/{id}/events" => [get => orders::list_events],
+    "/orders/{id}/confirmation-email" => [get => orders::get_confirmation_email],
     "/api-keys" => [get => api_keys::list_keys, post => api_keys::create_key],
     "/api-keys/{id}" => [delete => api_keys::revoke_key],
     "/webhook-endpoints" => [get => webhook_endpoints::list_endpoints, post => webhook_endpoints::create_endpoint],

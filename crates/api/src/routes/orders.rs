@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::{Authorized, ReadOrders, WriteOrders};
-use crate::dto::{ChangeStatusRequest, CreateOrderRequest, OrderBody, OrderListBody, StatusBody, StatusName};
+use crate::dto::{
+    AsText, ChangeStatusRequest, CreateOrderRequest, EmailContentBody, OrderBody, OrderListBody, StatusBody, StatusName,
+};
 use crate::event_format::EventListBody;
 use crate::extract::{JsonBody, OrderPath};
 use crate::idempotency::{self, IDEMPOTENT_REPLAYED};
@@ -286,4 +288,35 @@ pub async fn list_events(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok().json(EventListBody { items }))
+}
+
+/// The confirmation email as it was or will be sent.
+///
+/// For support: what the customer got, or will get. The email is written
+/// when the order is placed and stored with it; every attempt sends it as
+/// stored, so this is the text and HTML the mail server received, with its
+/// subject, recipient, `Message-ID` and `Date`.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}/confirmation-email",
+    tag = "orders",
+    operation_id = "get_confirmation_email",
+    params(("id" = String, Path, format = "uuid", description = "The order's id")),
+    responses((status = 200, description = "The confirmation email", body = EmailContentBody))
+)]
+pub async fn get_confirmation_email(
+    state: web::Data<AppState>,
+    path: OrderPath,
+    _: Authorized<ReadOrders>,
+) -> Result<HttpResponse, ApiError> {
+    let email = state.orders.confirmation_email(path.0).await?;
+    Ok(HttpResponse::Ok().json(EmailContentBody {
+        order_id: AsText(email.order_id),
+        recipient: &email.recipient,
+        subject: &email.subject,
+        message_id: email.message_id(&state.mail_domain),
+        date: AsText(email.written_at),
+        text: &email.body,
+        html: email.html.as_deref(),
+    }))
 }

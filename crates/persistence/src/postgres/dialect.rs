@@ -17,7 +17,7 @@ use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_at = $1 \
      WHERE order_id IN (SELECT order_id FROM email_outbox WHERE state = 'pending' AND available_at <= $2 \
      ORDER BY available_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-     RETURNING order_id, recipient, subject, body, attempts, created_at";
+     RETURNING order_id, recipient, subject, body, html_body, attempts, created_at";
 
 /// The deliveries in flight travel as one `uuid[]`, so the statement has
 /// one shape for any number and stays prepared.
