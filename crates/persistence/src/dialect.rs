@@ -5,7 +5,8 @@
 use diesel::QueryResult;
 
 use crate::events::NewEventRow;
-use crate::models::{ItemRow, NewEmailRow, OrderRow};
+use crate::models::{DeliveryRow, ItemRow, NewEmailRow, OrderRow};
+use crate::orders::ListFilter;
 use crate::sql_types::{DbInstant, DbUuid};
 
 pub(crate) trait Dialect {
@@ -33,6 +34,12 @@ pub(crate) trait Dialect {
     /// The statement that claims up to `$4` of endpoint `$3`'s deliveries
     /// due at `$2`, leased until `$1` (see [`webhook_claim!`]).
     fn claim_webhooks_statement(&self) -> &'static str;
+
+    /// A list page's rows (see `list_page!`, the statements both run).
+    fn list_page(
+        &mut self,
+        filter: ListFilter,
+    ) -> impl Future<Output = QueryResult<Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)>>> + Send;
 
     /// Marks a batch of claimed emails sent, in one statement. Each is fenced
     /// by its attempt (`ids[i]` was claimed as `attempts[i]`) and must still be

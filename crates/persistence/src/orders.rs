@@ -94,6 +94,74 @@ macro_rules! load_orders {
     };
 }
 
+/// What a list asks for, owned, to move to the connection's thread.
+#[derive(Debug)]
+pub(crate) struct ListFilter {
+    /// Rows to read: one more than the page, which tells whether a next page exists.
+    pub fetch: i64,
+    pub status: Option<&'static str>,
+    pub email_key: Option<String>,
+    /// Only rows after this `(created_at, id)`.
+    pub after: Option<(DbInstant, DbUuid)>,
+}
+
+/// The rows of a list page, newest first, each order with its email state
+/// and its lines, in two statements on `$conn`: `QueryResult<Vec<(OrderRow,
+/// DeliveryRow, Vec<ItemRow>)>>`. Written once, run by each dialect's
+/// `list_page`: `$load` is a macro that loads a query on `$conn`, awaiting
+/// or not.
+macro_rules! list_page {
+    ($conn:ident, $filter:expr, $load:ident) => {{
+        use crate::models::{DeliveryRow, ItemRow, OrderRow};
+        use crate::schema::{email_outbox, order_items, orders};
+        use diesel::prelude::*;
+        let crate::orders::ListFilter { fetch, status, email_key, after } = $filter;
+        let mut select = orders::table
+            .inner_join(email_outbox::table)
+            .select((OrderRow::as_select(), DeliveryRow::as_select()))
+            .order((orders::created_at.desc(), orders::id.desc()))
+            .limit(fetch)
+            .into_boxed();
+        if let Some(status) = status {
+            select = select.filter(orders::status.eq(status));
+        }
+        if let Some(key) = email_key.as_deref() {
+            select = select.filter(orders::customer_email_key.eq(key));
+        }
+        if let Some((created_at, id)) = after {
+            // `created_at <= t` bounds the index range; the OR breaks ties.
+            select = select
+                .filter(orders::created_at.le(created_at))
+                .filter(orders::created_at.lt(created_at).or(orders::id.lt(id)));
+        }
+        let heads: Vec<(OrderRow, DeliveryRow)> = $load!(select, $conn)?;
+        let ids: Vec<crate::sql_types::DbUuid> = heads.iter().map(|(order, _)| order.id).collect();
+        let mut lines: std::collections::HashMap<crate::sql_types::DbUuid, Vec<ItemRow>> =
+            std::collections::HashMap::with_capacity(ids.len());
+        if !ids.is_empty() {
+            let all: Vec<ItemRow> = $load!(
+                order_items::table
+                    .filter(order_items::order_id.eq_any(&ids))
+                    .order((order_items::order_id, order_items::position))
+                    .select(ItemRow::as_select()),
+                $conn
+            )?;
+            for item in all {
+                lines.entry(item.order_id).or_default().push(item);
+            }
+        }
+        Ok::<_, diesel::result::Error>(
+            heads
+                .into_iter()
+                .map(|(order, delivery)| {
+                    let items = lines.remove(&order.id).unwrap_or_default();
+                    (order, delivery, items)
+                })
+                .collect::<Vec<_>>(),
+        )
+    }};
+}
+
 /// Takes a key that is free or expired; returns it only if taken. `$n` are
 /// numbered in order of appearance, which SQLite binds positionally too.
 const TAKE_KEY: &str = "INSERT INTO idempotency_keys \
@@ -194,37 +262,8 @@ impl OrderRepository for SqlOrderRepository {
         let status = query.status.map(OrderStatus::as_str);
         let email_key = query.customer_email_key.clone();
         let after = query.after.map(|c| (DbInstant(c.created_at), DbUuid::from(c.id)));
-        let rows: Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)> = operation!(self.db, "orders.list", Read, |conn| {
-            let mut select = orders::table
-                .inner_join(email_outbox::table)
-                .select((OrderRow::as_select(), DeliveryRow::as_select()))
-                .order((orders::created_at.desc(), orders::id.desc()))
-                .limit(fetch)
-                .into_boxed();
-            if let Some(status) = status {
-                select = select.filter(orders::status.eq(status));
-            }
-            if let Some(key) = email_key.as_deref() {
-                select = select.filter(orders::customer_email_key.eq(key));
-            }
-            if let Some((created_at, id)) = after {
-                // `created_at <= t` bounds the index range; the OR breaks ties.
-                select = select
-                    .filter(orders::created_at.le(created_at))
-                    .filter(orders::created_at.lt(created_at).or(orders::id.lt(id)));
-            }
-            let heads: Vec<(OrderRow, DeliveryRow)> = select.load(conn).await?;
-            let ids: Vec<DbUuid> = heads.iter().map(|(order, _)| order.id).collect();
-            let mut items = load_lines!(conn, &ids)?;
-            Ok(heads
-                .into_iter()
-                .map(|(order, delivery)| {
-                    let lines = items.remove(&order.id).unwrap_or_default();
-                    (order, delivery, lines)
-                })
-                .collect())
-        })
-        .await?;
+        let filter = ListFilter { fetch, status, email_key, after };
+        let rows = operation!(self.db, "orders.list", Read, |conn| Ok(conn.list_page(filter).await?)).await?;
         let orders = rows
             .into_iter()
             .map(|(order, delivery, items)| order.into_order(items, delivery))

@@ -8,7 +8,8 @@ use futures_util::future::{try_join, try_join_all, try_join5};
 use super::wake_up::NOTIFY;
 use crate::dialect::Dialect;
 use crate::events::NewEventRow;
-use crate::models::{ItemRow, MarkedRow, NewEmailRow, OrderRow};
+use crate::models::{DeliveryRow, ItemRow, MarkedRow, NewEmailRow, OrderRow};
+use crate::orders::ListFilter;
 use crate::schema::{email_outbox, order_events, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
@@ -85,6 +86,16 @@ impl Dialect for AsyncPgConnection {
         let shared: &AsyncPgConnection = self;
         let queued = try_join_all(events.iter().map(|event| insert_event(shared, event))).await?;
         Ok(queued.into_iter().sum())
+    }
+
+    async fn list_page(&mut self, filter: ListFilter) -> QueryResult<Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)>> {
+        macro_rules! load {
+            ($query:expr, $conn:ident) => {
+                diesel_async::RunQueryDsl::load($query, $conn).await
+            };
+        }
+        let conn = self;
+        list_page!(conn, filter, load)
     }
 
     fn claim_due_statement(&self) -> &'static str {

@@ -8,7 +8,8 @@ use super::SqliteConn;
 use super::create::{self, NewOrderRows};
 use crate::dialect::Dialect;
 use crate::events::NewEventRow;
-use crate::models::{ItemRow, MarkedRow, NewEmailRow, OrderRow};
+use crate::models::{DeliveryRow, ItemRow, MarkedRow, NewEmailRow, OrderRow};
+use crate::orders::ListFilter;
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
 /// SQLite has one writer at a time, so the statement alone keeps two claims
@@ -48,6 +49,19 @@ impl Dialect for SqliteConn {
         }
         let events = events.to_vec();
         self.spawn_blocking(move |conn| create::insert_events(conn, &events)).await
+    }
+
+    /// Both statements in one trip to the connection's thread, each row
+    /// read in place: through diesel-async, each statement is a trip, and
+    /// every value of every row is copied out of SQLite (an allocation per
+    /// column) to be read on the async side.
+    async fn list_page(&mut self, filter: ListFilter) -> QueryResult<Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)>> {
+        macro_rules! load {
+            ($query:expr, $conn:ident) => {
+                diesel::RunQueryDsl::load($query, $conn)
+            };
+        }
+        self.spawn_blocking(move |conn| list_page!(conn, filter, load)).await
     }
 
     fn claim_due_statement(&self) -> &'static str {
