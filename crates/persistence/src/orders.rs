@@ -44,26 +44,31 @@ macro_rules! load_order {
     };
 }
 
+/// Lines, in the order loaded, by the order they belong to.
+pub(crate) fn by_order(lines: Vec<ItemRow>) -> std::collections::HashMap<DbUuid, Vec<ItemRow>> {
+    let mut by_order: std::collections::HashMap<DbUuid, Vec<ItemRow>> = std::collections::HashMap::new();
+    for line in lines {
+        by_order.entry(line.order_id).or_default().push(line);
+    }
+    by_order
+}
+
 /// The lines of several orders, each order's in position order, on `$conn`
 /// inside an operation's body: `Result<HashMap<DbUuid, Vec<ItemRow>>, DbError>`.
 macro_rules! load_lines {
     ($conn:ident, $ids:expr) => {
         async {
             let ids: &[DbUuid] = $ids;
-            let mut lines: std::collections::HashMap<DbUuid, Vec<ItemRow>> =
-                std::collections::HashMap::with_capacity(ids.len());
+            let mut all: Vec<ItemRow> = Vec::new();
             if !ids.is_empty() {
-                let all: Vec<ItemRow> = order_items::table
+                all = order_items::table
                     .filter(order_items::order_id.eq_any(ids))
                     .order((order_items::order_id, order_items::position))
                     .select(ItemRow::as_select())
                     .load($conn)
                     .await?;
-                for item in all {
-                    lines.entry(item.order_id).or_default().push(item);
-                }
             }
-            Ok::<_, DbError>(lines)
+            Ok::<_, DbError>($crate::orders::by_order(all))
         }
         .await
     };
@@ -136,20 +141,17 @@ macro_rules! list_page {
         }
         let heads: Vec<(OrderRow, DeliveryRow)> = $load!(select, $conn)?;
         let ids: Vec<crate::sql_types::DbUuid> = heads.iter().map(|(order, _)| order.id).collect();
-        let mut lines: std::collections::HashMap<crate::sql_types::DbUuid, Vec<ItemRow>> =
-            std::collections::HashMap::with_capacity(ids.len());
+        let mut all: Vec<ItemRow> = Vec::new();
         if !ids.is_empty() {
-            let all: Vec<ItemRow> = $load!(
+            all = $load!(
                 order_items::table
                     .filter(order_items::order_id.eq_any(&ids))
                     .order((order_items::order_id, order_items::position))
                     .select(ItemRow::as_select()),
                 $conn
             )?;
-            for item in all {
-                lines.entry(item.order_id).or_default().push(item);
-            }
         }
+        let mut lines = crate::orders::by_order(all);
         Ok::<_, diesel::result::Error>(
             heads
                 .into_iter()
