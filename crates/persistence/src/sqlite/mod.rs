@@ -76,10 +76,41 @@ const WRITES: &str = "writes";
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
-/// Per-connection settings. busy_timeout comes first: the others may need the
-/// write lock, and without it a concurrent start-up fails with "database is locked".
-const PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+/// Per-connection settings, ending with `PRAGMA synchronous` (see
+/// [`Synchronous::pragmas`]). busy_timeout comes first: the others may need
+/// the write lock, and without it a concurrent start-up fails with "database
+/// is locked".
+macro_rules! pragmas {
+    ($synchronous:literal) => {
+        concat!(
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = ",
+            $synchronous,
+            ";"
+        )
+    };
+}
+
+/// When a SQLite commit is on disk (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Each commit is flushed to disk before it returns: an acknowledged
+    /// order survives a power loss or an operating-system crash.
+    #[default]
+    Full,
+    /// Commits are flushed at checkpoints only: faster, but the last ones
+    /// before a power loss or an operating-system crash may roll back (a
+    /// crash of the process alone loses nothing).
+    Normal,
+}
+
+impl Synchronous {
+    fn pragmas(self) -> &'static str {
+        match self {
+            Synchronous::Full => pragmas!("FULL"),
+            Synchronous::Normal => pragmas!("NORMAL"),
+        }
+    }
+}
 
 /// An open SQLite database. Clones share the pools and the writer lock.
 #[derive(Clone)]
@@ -114,9 +145,11 @@ impl Sqlite {
             std::fs::create_dir_all(folder)
                 .map_err(|source| OpenError::CreateFolder { path: folder.display().to_string(), source })?;
         }
-        migrate(path).await?;
-        probe(path).await?;
-        let (reads, writes) = (pool(path, options), pool(path, &PoolOptions { max_size: 1, ..options.clone() }));
+        let pragmas = options.sqlite_synchronous.pragmas();
+        migrate(path, pragmas).await?;
+        probe(path, pragmas).await?;
+        let reads = pool(path, options, pragmas);
+        let writes = pool(path, &PoolOptions { max_size: 1, ..options.clone() }, pragmas);
         pools.watch(READS, options.max_size, &reads);
         pools.watch(WRITES, 1, &writes);
         Ok(Self { pool: reads, writes, writer: Arc::default() })
@@ -172,11 +205,11 @@ fn is_busy(error: &DieselError) -> bool {
 /// starting together on a new file take turns: each reads which migrations
 /// are applied only once it holds the write lock (without it, two found none
 /// applied and the second failed on "table orders already exists").
-async fn migrate(path: &Path) -> Result<(), MigrationError> {
+async fn migrate(path: &Path, pragmas: &'static str) -> Result<(), MigrationError> {
     let path = path.to_string_lossy().into_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn = SqliteConnection::establish(&path)?;
-        conn.batch_execute(PRAGMAS).map_err(MigrationError::failed)?;
+        conn.batch_execute(pragmas).map_err(MigrationError::failed)?;
         conn.immediate_transaction::<_, Box<dyn std::error::Error + Send + Sync>, _>(|conn| {
             conn.run_pending_migrations(MIGRATIONS).map(drop)
         })
@@ -189,11 +222,11 @@ async fn migrate(path: &Path) -> Result<(), MigrationError> {
 /// write read-only, without an error, and every write then fails; so does a
 /// database whose folder or -wal/-shm files are read-only. `BEGIN IMMEDIATE`
 /// alone does not tell: it succeeds on such a database in WAL mode.
-async fn probe(path: &Path) -> Result<(), OpenError> {
+async fn probe(path: &Path, pragmas: &'static str) -> Result<(), OpenError> {
     let path = path.to_string_lossy().into_owned();
     let written = tokio::task::spawn_blocking(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let mut conn = SqliteConnection::establish(&path)?;
-        conn.batch_execute(PRAGMAS)?;
+        conn.batch_execute(pragmas)?;
         conn.batch_execute("BEGIN IMMEDIATE; CREATE TABLE write_probe (x); ROLLBACK")?;
         Ok(())
     })
@@ -204,15 +237,15 @@ async fn probe(path: &Path) -> Result<(), OpenError> {
     }
 }
 
-fn pool(path: &Path, options: &PoolOptions) -> SqlitePool {
+fn pool(path: &Path, options: &PoolOptions, pragmas: &'static str) -> SqlitePool {
     let mut config = ManagerConfig::<SqliteConn>::default();
     // A local file needs no liveness check.
     config.recycling_method = RecyclingMethod::Fast;
-    config.custom_setup = Box::new(|url| {
+    config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         async move {
             let mut conn = SqliteConn::establish(&url).await?;
-            conn.batch_execute(PRAGMAS).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            conn.batch_execute(pragmas).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(conn)
         }
         .boxed()
