@@ -1,7 +1,8 @@
 //! SQLite: the file and its folder, per-connection pragmas, migrating,
 //! checking that the file can be written, pooling, how an operation runs
 //! (detached, and behind this process's writer lock when it writes), and
-//! "database is locked". Its own statements (the sequential create path,
+//! "database is locked", and the group commit of creates
+//! (`group_commit.rs`). Its own statements (the sequential create path,
 //! claims without `SKIP LOCKED`) are in `dialect.rs`.
 //!
 //! The dispatcher is woken in-process only, by the `Notify` that `orders.rs`
@@ -45,6 +46,9 @@ macro_rules! random_uuid {
 
 mod create;
 mod dialect;
+mod group_commit;
+
+pub(crate) use create::NewOrderRows;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,13 +56,13 @@ use std::time::Instant;
 
 use diesel::connection::SimpleConnection as _;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::{Connection as _, SqliteConnection};
+use diesel::{Connection as _, QueryResult, SqliteConnection};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
 use futures_util::FutureExt as _;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::database::{MigrationError, OpenError};
 use crate::error::DbError;
@@ -126,6 +130,8 @@ pub(crate) struct Sqlite {
     /// SQLite takes one writer at a time; this process's writers take turns
     /// on this lock instead of spinning in SQLite's busy handler.
     writer: Arc<Mutex<()>>,
+    /// Creates waiting for the writer lock, written in batches (`group_commit.rs`).
+    creates: group_commit::CreateQueue,
 }
 
 impl std::fmt::Debug for Sqlite {
@@ -152,7 +158,7 @@ impl Sqlite {
         let writes = pool(path, &PoolOptions { max_size: 1, ..options.clone() }, pragmas);
         pools.watch(READS, options.max_size, &reads);
         pools.watch(WRITES, 1, &writes);
-        Ok(Self { pool: reads, writes, writer: Arc::default() })
+        Ok(Self { pool: reads, writes, writer: Arc::default(), creates: group_commit::CreateQueue::default() })
     }
 
     /// Runs an operation as a task of its own, which is not cancelled when
@@ -184,10 +190,28 @@ impl Sqlite {
                 conn.immediate_transaction(async move |conn| operation(Conn::Sqlite(conn)).await).await
             }
         };
-        result.map_err(|error| match error {
-            DbError::Query(query) if is_busy(&query) => DbError::Busy(query),
-            other => other,
-        })
+        result.map_err(classify)
+    }
+
+    /// Runs `write` in one trip to the thread of the connection every write
+    /// goes through, for a caller that holds the writer lock (`_writing`).
+    async fn write_locked<T: Send + 'static>(
+        &self,
+        _writing: &OwnedMutexGuard<()>,
+        write: impl FnOnce(&mut SqliteConnection) -> QueryResult<T> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let asked = Instant::now();
+        let mut pooled = self.writes.get().await?;
+        telemetry::connection_acquired(WRITES, asked);
+        pooled.spawn_blocking(write).await.map_err(|error| classify(error.into()))
+    }
+}
+
+/// Tells "database is locked" apart from other failed queries.
+fn classify(error: DbError) -> DbError {
+    match error {
+        DbError::Query(query) if is_busy(&query) => DbError::Busy(query),
+        other => other,
     }
 }
 
