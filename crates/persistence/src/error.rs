@@ -23,19 +23,31 @@ pub(crate) enum DbError {
     TimedOut(std::time::Duration),
     #[error("the database task did not finish")]
     Task(#[from] tokio::task::JoinError),
+    #[error("the batch writing this create stopped without an answer")]
+    Unanswered(#[from] tokio::sync::oneshot::error::RecvError),
+    /// One failure given to several callers: a SQLite batch whose commit failed.
+    #[error(transparent)]
+    Shared(std::sync::Arc<DbError>),
+}
+
+impl DbError {
+    /// "The database is not there right now", not "this request is wrong".
+    fn is_unavailable(&self) -> bool {
+        match self {
+            DbError::Query(query) => is_unavailable(query),
+            DbError::Corrupt(_) | DbError::Task(_) | DbError::Unanswered(_) => false,
+            DbError::Checkout(_) | DbError::ConnectionLost(_) | DbError::Busy(_) | DbError::TimedOut(_) => true,
+            DbError::Shared(shared) => shared.is_unavailable(),
+        }
+    }
 }
 
 impl From<DbError> for RepositoryError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::Corrupt(corrupt) => RepositoryError::Corrupt(corrupt),
-            DbError::Query(ref query) if !is_unavailable(query) => RepositoryError::Other(Box::new(error)),
-            DbError::Task(_) => RepositoryError::Other(Box::new(error)),
-            DbError::Checkout(_)
-            | DbError::Query(_)
-            | DbError::ConnectionLost(_)
-            | DbError::Busy(_)
-            | DbError::TimedOut(_) => RepositoryError::Unavailable(Box::new(error)),
+            error if error.is_unavailable() => RepositoryError::Unavailable(Box::new(error)),
+            error => RepositoryError::Other(Box::new(error)),
         }
     }
 }

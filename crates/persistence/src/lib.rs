@@ -37,6 +37,7 @@ pub use deliveries::SqlDeliveryRepository;
 pub use orders::SqlOrderRepository;
 pub use outbox::SqlEmailOutbox;
 pub use pool::PoolOptions;
+pub use sqlite::Synchronous;
 pub use telemetry::describe_metrics;
 pub use url::{DatabaseUrl, UnsupportedUrl};
 pub use webhook_endpoints::SqlWebhookEndpointRepository;

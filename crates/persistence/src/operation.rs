@@ -100,13 +100,25 @@ impl Database {
         access: Access,
         operation: impl Operation<T>,
     ) -> Result<T, RepositoryError> {
-        let started = Instant::now();
-        let running = async {
+        self.measure(name, async {
             match &self.backend {
                 Backend::Postgres(db) => db.run(access, operation).await,
                 Backend::Sqlite(db) => db.run(access, operation).await,
             }
-        };
+        })
+        .await
+    }
+
+    /// Bounds `running` by the time-out, in the span and with the latency
+    /// metric of the operation `name`: what [`Database::run`] does around a
+    /// body, for work that runs no body of its own (a create waiting for its
+    /// SQLite batch).
+    pub(crate) async fn measure<T>(
+        &self,
+        name: &'static str,
+        running: impl Future<Output = Result<T, DbError>>,
+    ) -> Result<T, RepositoryError> {
+        let started = Instant::now();
         let span = telemetry::operation_span(name, self.db_system());
         let outcome = tokio::time::timeout(self.timeout, running)
             .instrument(span.clone())

@@ -2,20 +2,21 @@
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::BigInt;
 use diesel_async::RunQueryDsl;
 use domain::{
     Change, CreateOutcome, EmailMessage, EmailQueueing, ListQuery, Order, OrderCreation, OrderId, OrderRepository,
     OrderStatus, Page, RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
 };
 
-use crate::database::Database;
+use crate::database::{Backend, Database};
 use crate::dialect::Dialect as _;
 use crate::error::DbError;
 use crate::events::{EventRow, Format, NewEventRow};
-use crate::models::{DeliveryRow, ItemRow, KeyRow, NewEmailRow, OrderRow, StoredEmailRow};
-use crate::schema::{email_outbox, idempotency_keys, order_events, order_items, orders};
-use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
+use crate::models::{DeliveryRow, ItemRow, NewEmailRow, OrderRow, StoredEmailRow};
+use crate::schema::{email_outbox, order_events, order_items, orders};
+use crate::sql_types::{DbInstant, DbUuid, Instant};
+use crate::sqlite::NewOrderRows;
 
 /// One order with its lines and email state, on `$conn` inside an operation's
 /// body (so it, too, compiles for each backend): `Result<Option<Order>, DbError>`.
@@ -166,12 +167,51 @@ macro_rules! list_page {
 
 /// Takes a key that is free or expired; returns it only if taken. `$n` are
 /// numbered in order of appearance, which SQLite binds positionally too.
-const TAKE_KEY: &str = "INSERT INTO idempotency_keys \
+pub(crate) const TAKE_KEY: &str = "INSERT INTO idempotency_keys \
      (key, fingerprint, order_id, response, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, order_id = excluded.order_id, \
      response = excluded.response, created_at = excluded.created_at, expires_at = excluded.expires_at \
      WHERE idempotency_keys.expires_at <= excluded.created_at \
      RETURNING fingerprint, order_id, response";
+
+/// Takes `$record`'s key (a `&IdempotencyRecord`) for an order created at
+/// `$at` (a `DbInstant`), on `$conn`: `None` if this request now holds it,
+/// else who does, as a `KeyRow`. A query's error leaves the enclosing body
+/// through `?`. Written once for the single create and SQLite's batches:
+/// `$load` loads a query on `$conn`, awaiting or not (as in `list_page!`).
+macro_rules! take_key {
+    ($conn:ident, $record:expr, $at:expr, $load:ident) => {{
+        use crate::models::KeyRow;
+        use crate::schema::idempotency_keys;
+        use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
+        use diesel::prelude::{ExpressionMethods as _, QueryDsl as _, SelectableHelper as _};
+        use diesel::sql_types::Text;
+        let record: &domain::IdempotencyRecord = $record;
+        let at: DbInstant = $at;
+        let taken: Vec<KeyRow> = $load!(
+            diesel::sql_query(crate::orders::TAKE_KEY)
+                .bind::<Text, _>(record.request.key.as_str())
+                .bind::<Text, _>(&record.request.fingerprint)
+                .bind::<Uuid, _>(DbUuid::from(record.answer.order_id))
+                .bind::<Text, _>(&record.answer.body)
+                .bind::<Instant, _>(at)
+                .bind::<Instant, _>(DbInstant(record.expires_at)),
+            $conn
+        )?;
+        if taken.is_empty() {
+            let holder: Vec<KeyRow> = $load!(
+                idempotency_keys::table
+                    .filter(idempotency_keys::key.eq(record.request.key.as_str()))
+                    .select(KeyRow::as_select())
+                    .limit(1),
+                $conn
+            )?;
+            Some(holder.into_iter().next().ok_or(diesel::result::Error::NotFound)?)
+        } else {
+            None
+        }
+    }};
+}
 
 /// A batch of expired keys, found through the expiry index.
 const PURGE_KEYS: &str = "DELETE FROM idempotency_keys WHERE key IN \
@@ -204,34 +244,36 @@ impl OrderRepository for SqlOrderRepository {
         let item_rows = ItemRow::from_order(&order);
         let created_at = order.created_at();
         let event_row = NewEventRow::render(&*self.format, &Change::Created, &order, &cause, created_at);
-        let (outcome, webhooks) = operation!(self.db, "orders.create", Transaction, |conn| {
-            let email_row = NewEmailRow::queued(&email, created_at, queueing);
-            // The key first: a concurrent request with the same key waits
-            // here (PostgreSQL's unique index, SQLite's write lock) until this
-            // transaction ends, then finds the key taken.
-            if let Some(record) = &idempotency {
-                let taken: Vec<KeyRow> = diesel::sql_query(TAKE_KEY)
-                    .bind::<Text, _>(record.request.key.as_str())
-                    .bind::<Text, _>(&record.request.fingerprint)
-                    .bind::<Uuid, _>(DbUuid::from(record.answer.order_id))
-                    .bind::<Text, _>(&record.answer.body)
-                    .bind::<Instant, _>(order_row.created_at)
-                    .bind::<Instant, _>(DbInstant(record.expires_at))
-                    .load(conn)
-                    .await?;
-                if taken.is_empty() {
-                    let holder: KeyRow = idempotency_keys::table
-                        .filter(idempotency_keys::key.eq(record.request.key.as_str()))
-                        .select(KeyRow::as_select())
-                        .first(conn)
-                        .await?;
-                    return Ok((holder.into_outcome(), 0));
-                }
+        let email_row = NewEmailRow::queued(&email, created_at, queueing);
+        let (outcome, webhooks) = match &self.db.backend {
+            // Concurrent creates share one transaction (see `sqlite/group_commit.rs`).
+            Backend::Sqlite(sqlite) => {
+                let rows = NewOrderRows { order: order_row, items: item_rows, email: email_row, event: event_row };
+                self.db.measure("orders.create", sqlite.create(rows, idempotency)).await?
             }
-            let webhooks = conn.insert_new_order(&order_row, &item_rows, &email_row, &event_row).await?;
-            Ok((CreateOutcome::Created, webhooks))
-        })
-        .await?;
+            // One transaction per order. `operation!` compiles the body for
+            // SQLite too, which never runs it.
+            Backend::Postgres(_) => {
+                operation!(self.db, "orders.create", Transaction, |conn| {
+                    macro_rules! load {
+                        ($query:expr, $conn:ident) => {
+                            diesel_async::RunQueryDsl::load($query, $conn).await
+                        };
+                    }
+                    // The key first: a concurrent request with the same key
+                    // waits here on the unique index until this transaction
+                    // ends, then finds the key taken.
+                    if let Some(record) = &idempotency
+                        && let Some(holder) = take_key!(conn, record, order_row.created_at, load)
+                    {
+                        return Ok((holder.into_outcome(), 0));
+                    }
+                    let webhooks = conn.insert_new_order(&order_row, &item_rows, &email_row, &event_row).await?;
+                    Ok((CreateOutcome::Created, webhooks))
+                })
+                .await?
+            }
+        };
         self.db.webhooks_queued(webhooks);
         if outcome == CreateOutcome::Created && queueing == EmailQueueing::Shared {
             // This process's dispatcher, at once; on PostgreSQL the NOTIFY sent

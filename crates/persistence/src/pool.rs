@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Pool sizes and time-outs.
+use crate::sqlite::Synchronous;
+
+/// Pool sizes and time-outs, and how SQLite's connections flush commits.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     /// Connections at most.
@@ -12,11 +14,13 @@ pub struct PoolOptions {
     /// How long one operation may take, waiting for a connection included,
     /// before the caller is told the database is unavailable.
     pub timeout: Duration,
+    /// SQLite only: when a commit is on disk.
+    pub sqlite_synchronous: Synchronous,
 }
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        Self { max_size: 10, timeout: Duration::from_secs(3) }
+        Self { max_size: 10, timeout: Duration::from_secs(3), sqlite_synchronous: Synchronous::default() }
     }
 }
 

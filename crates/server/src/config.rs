@@ -4,7 +4,7 @@ use std::net::ToSocketAddrs as _;
 use std::time::Duration;
 
 use notifications::{DispatcherConfig, SmtpConfig, SmtpConfigError, WebhookClientConfig, WebhookDispatcherConfig};
-use persistence::{DatabaseUrl, PoolOptions};
+use persistence::{DatabaseUrl, PoolOptions, Synchronous};
 
 /// Every environment variable the server reads (besides `RUST_LOG`, read by
 /// the log filter). The README documents each; tests check the container
@@ -13,6 +13,7 @@ pub const VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "DATABASE_POOL_SIZE",
     "DATABASE_TIMEOUT_MS",
+    "SQLITE_SYNCHRONOUS",
     "BIND_ADDR",
     "HTTP_WORKERS",
     "HTTP_HEAD_TIMEOUT_MS",
@@ -97,7 +98,7 @@ pub struct HttpLimits {
 pub struct Settings {
     /// `DATABASE_URL`: which database, and so which backend.
     pub database: DatabaseUrl,
-    /// `DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`.
+    /// `DATABASE_POOL_SIZE`, `DATABASE_TIMEOUT_MS`, `SQLITE_SYNCHRONOUS`.
     pub pool: PoolOptions,
     /// `BIND_ADDR`: host:port to listen on (port 0 picks a free one); it resolves.
     pub bind_addr: String,
@@ -145,6 +146,11 @@ impl Settings {
             pool: PoolOptions {
                 max_size: env.number("DATABASE_POOL_SIZE", 10, 1..=1000)?,
                 timeout: Duration::from_millis(env.number("DATABASE_TIMEOUT_MS", 3000, 1..=600_000)?),
+                sqlite_synchronous: match env.text("SQLITE_SYNCHRONOUS", "full").as_str() {
+                    "full" => Synchronous::Full,
+                    "normal" => Synchronous::Normal,
+                    other => return Err(ConfigError::new("SQLITE_SYNCHRONOUS", other, "must be full or normal")),
+                },
             },
             bind_addr: env.address("BIND_ADDR", "127.0.0.1:8000")?,
             workers: env.optional_number("HTTP_WORKERS", 1..=1024)?,
@@ -309,6 +315,7 @@ mod tests {
         assert_eq!(s.bind_addr, "127.0.0.1:8000");
         assert_eq!(s.log_format, LogFormat::Pretty);
         assert_eq!(s.pool.max_size, 10);
+        assert_eq!(s.pool.sqlite_synchronous, Synchronous::Full, "durable unless told otherwise");
     }
 
     #[test]
@@ -326,6 +333,14 @@ mod tests {
         let ok = settings(&[("MAIL_TRANSPORT", "smtp"), ("SMTP_URL", "smtp://u:secret@127.0.0.1:2525")]).unwrap();
         assert!(matches!(ok.mail, MailTransport::Smtp(_)));
         assert!(!format!("{ok:?}").contains("secret"));
+    }
+
+    #[test]
+    fn sqlite_may_be_told_to_flush_less() {
+        let s = settings(&[("SQLITE_SYNCHRONOUS", "normal")]).unwrap();
+        assert_eq!(s.pool.sqlite_synchronous, Synchronous::Normal);
+        let err = settings(&[("SQLITE_SYNCHRONOUS", "off")]).unwrap_err().to_string();
+        assert!(err.starts_with("SQLITE_SYNCHRONOUS:"), "{err}");
     }
 
     #[test]

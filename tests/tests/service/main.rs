@@ -15,6 +15,7 @@ mod durability;
 mod email;
 mod errors;
 mod events;
+mod group_commit;
 mod hostile;
 mod idempotency;
 mod keys;

@@ -14,11 +14,11 @@ use crate::schema::{email_outbox, order_events, order_items, orders};
 
 /// Everything a create inserts, owned, to move to the connection's thread.
 #[derive(Debug)]
-pub(super) struct NewOrderRows {
-    pub order: OrderRow,
-    pub items: Vec<ItemRow>,
-    pub email: NewEmailRow,
-    pub event: NewEventRow,
+pub(crate) struct NewOrderRows {
+    pub(crate) order: OrderRow,
+    pub(crate) items: Vec<ItemRow>,
+    pub(crate) email: NewEmailRow,
+    pub(crate) event: NewEventRow,
 }
 
 /// Inserts the rows, one statement at a time (diesel cannot batch-insert on

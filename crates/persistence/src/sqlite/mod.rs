@@ -1,7 +1,8 @@
 //! SQLite: the file and its folder, per-connection pragmas, migrating,
 //! checking that the file can be written, pooling, how an operation runs
 //! (detached, and behind this process's writer lock when it writes), and
-//! "database is locked". Its own statements (the sequential create path,
+//! "database is locked", and the group commit of creates
+//! (`group_commit.rs`). Its own statements (the sequential create path,
 //! claims without `SKIP LOCKED`) are in `dialect.rs`.
 //!
 //! The dispatcher is woken in-process only, by the `Notify` that `orders.rs`
@@ -45,6 +46,9 @@ macro_rules! random_uuid {
 
 mod create;
 mod dialect;
+mod group_commit;
+
+pub(crate) use create::NewOrderRows;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,13 +56,13 @@ use std::time::Instant;
 
 use diesel::connection::SimpleConnection as _;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::{Connection as _, SqliteConnection};
+use diesel::{Connection as _, QueryResult, SqliteConnection};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness as _, embed_migrations};
 use futures_util::FutureExt as _;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::database::{MigrationError, OpenError};
 use crate::error::DbError;
@@ -76,10 +80,41 @@ const WRITES: &str = "writes";
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 
-/// Per-connection settings. busy_timeout comes first: the others may need the
-/// write lock, and without it a concurrent start-up fails with "database is locked".
-const PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
-     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+/// Per-connection settings, ending with `PRAGMA synchronous` (see
+/// [`Synchronous::pragmas`]). busy_timeout comes first: the others may need
+/// the write lock, and without it a concurrent start-up fails with "database
+/// is locked".
+macro_rules! pragmas {
+    ($synchronous:literal) => {
+        concat!(
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = ",
+            $synchronous,
+            ";"
+        )
+    };
+}
+
+/// When a SQLite commit is on disk (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// Each commit is flushed to disk before it returns: an acknowledged
+    /// order survives a power loss or an operating-system crash.
+    #[default]
+    Full,
+    /// Commits are flushed at checkpoints only: faster, but the last ones
+    /// before a power loss or an operating-system crash may roll back (a
+    /// crash of the process alone loses nothing).
+    Normal,
+}
+
+impl Synchronous {
+    fn pragmas(self) -> &'static str {
+        match self {
+            Synchronous::Full => pragmas!("FULL"),
+            Synchronous::Normal => pragmas!("NORMAL"),
+        }
+    }
+}
 
 /// An open SQLite database. Clones share the pools and the writer lock.
 #[derive(Clone)]
@@ -95,6 +130,8 @@ pub(crate) struct Sqlite {
     /// SQLite takes one writer at a time; this process's writers take turns
     /// on this lock instead of spinning in SQLite's busy handler.
     writer: Arc<Mutex<()>>,
+    /// Creates waiting for the writer lock, written in batches (`group_commit.rs`).
+    creates: group_commit::CreateQueue,
 }
 
 impl std::fmt::Debug for Sqlite {
@@ -114,12 +151,14 @@ impl Sqlite {
             std::fs::create_dir_all(folder)
                 .map_err(|source| OpenError::CreateFolder { path: folder.display().to_string(), source })?;
         }
-        migrate(path).await?;
-        probe(path).await?;
-        let (reads, writes) = (pool(path, options), pool(path, &PoolOptions { max_size: 1, ..options.clone() }));
+        let pragmas = options.sqlite_synchronous.pragmas();
+        migrate(path, pragmas).await?;
+        probe(path, pragmas).await?;
+        let reads = pool(path, options, pragmas);
+        let writes = pool(path, &PoolOptions { max_size: 1, ..options.clone() }, pragmas);
         pools.watch(READS, options.max_size, &reads);
         pools.watch(WRITES, 1, &writes);
-        Ok(Self { pool: reads, writes, writer: Arc::default() })
+        Ok(Self { pool: reads, writes, writer: Arc::default(), creates: group_commit::CreateQueue::default() })
     }
 
     /// Runs an operation as a task of its own, which is not cancelled when
@@ -151,10 +190,28 @@ impl Sqlite {
                 conn.immediate_transaction(async move |conn| operation(Conn::Sqlite(conn)).await).await
             }
         };
-        result.map_err(|error| match error {
-            DbError::Query(query) if is_busy(&query) => DbError::Busy(query),
-            other => other,
-        })
+        result.map_err(classify)
+    }
+
+    /// Runs `write` in one trip to the thread of the connection every write
+    /// goes through, for a caller that holds the writer lock (`_writing`).
+    async fn write_locked<T: Send + 'static>(
+        &self,
+        _writing: &OwnedMutexGuard<()>,
+        write: impl FnOnce(&mut SqliteConnection) -> QueryResult<T> + Send + 'static,
+    ) -> Result<T, DbError> {
+        let asked = Instant::now();
+        let mut pooled = self.writes.get().await?;
+        telemetry::connection_acquired(WRITES, asked);
+        pooled.spawn_blocking(write).await.map_err(|error| classify(error.into()))
+    }
+}
+
+/// Tells "database is locked" apart from other failed queries.
+fn classify(error: DbError) -> DbError {
+    match error {
+        DbError::Query(query) if is_busy(&query) => DbError::Busy(query),
+        other => other,
     }
 }
 
@@ -172,11 +229,11 @@ fn is_busy(error: &DieselError) -> bool {
 /// starting together on a new file take turns: each reads which migrations
 /// are applied only once it holds the write lock (without it, two found none
 /// applied and the second failed on "table orders already exists").
-async fn migrate(path: &Path) -> Result<(), MigrationError> {
+async fn migrate(path: &Path, pragmas: &'static str) -> Result<(), MigrationError> {
     let path = path.to_string_lossy().into_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn = SqliteConnection::establish(&path)?;
-        conn.batch_execute(PRAGMAS).map_err(MigrationError::failed)?;
+        conn.batch_execute(pragmas).map_err(MigrationError::failed)?;
         conn.immediate_transaction::<_, Box<dyn std::error::Error + Send + Sync>, _>(|conn| {
             conn.run_pending_migrations(MIGRATIONS).map(drop)
         })
@@ -189,11 +246,11 @@ async fn migrate(path: &Path) -> Result<(), MigrationError> {
 /// write read-only, without an error, and every write then fails; so does a
 /// database whose folder or -wal/-shm files are read-only. `BEGIN IMMEDIATE`
 /// alone does not tell: it succeeds on such a database in WAL mode.
-async fn probe(path: &Path) -> Result<(), OpenError> {
+async fn probe(path: &Path, pragmas: &'static str) -> Result<(), OpenError> {
     let path = path.to_string_lossy().into_owned();
     let written = tokio::task::spawn_blocking(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let mut conn = SqliteConnection::establish(&path)?;
-        conn.batch_execute(PRAGMAS)?;
+        conn.batch_execute(pragmas)?;
         conn.batch_execute("BEGIN IMMEDIATE; CREATE TABLE write_probe (x); ROLLBACK")?;
         Ok(())
     })
@@ -204,15 +261,15 @@ async fn probe(path: &Path) -> Result<(), OpenError> {
     }
 }
 
-fn pool(path: &Path, options: &PoolOptions) -> SqlitePool {
+fn pool(path: &Path, options: &PoolOptions, pragmas: &'static str) -> SqlitePool {
     let mut config = ManagerConfig::<SqliteConn>::default();
     // A local file needs no liveness check.
     config.recycling_method = RecyclingMethod::Fast;
-    config.custom_setup = Box::new(|url| {
+    config.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         async move {
             let mut conn = SqliteConn::establish(&url).await?;
-            conn.batch_execute(PRAGMAS).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            conn.batch_execute(pragmas).await.map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(conn)
         }
         .boxed()
