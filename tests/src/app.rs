@@ -243,8 +243,14 @@ impl TestApp {
 }
 
 /// Polls `probe` until it yields a value, failing the test after a generous deadline.
-pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
+pub async fn eventually<T>(what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T {
+    eventually_within(Duration::from_secs(20), what, probe).await
+}
+
+/// [`eventually`] with a deadline of its own, for a wait that the whole
+/// suite running beside it on two CPUs can stretch.
+pub async fn eventually_within<T>(limit: Duration, what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(value) = probe().await {
             return value;

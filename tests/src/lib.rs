@@ -11,7 +11,9 @@ mod process;
 mod receiver;
 mod smtp_sink;
 
-pub use app::{Api, Response, TestApp, eventually, sample_order, spawn_app, spawn_app_on, spawn_app_with};
+pub use app::{
+    Api, Response, TestApp, eventually, eventually_within, sample_order, spawn_app, spawn_app_on, spawn_app_with,
+};
 pub use database::{Backend, TestDatabase, admin_client, admin_url, skip_postgres, with_database};
 pub use keys::{issue_key, key_for};
 pub use mailer::RecordingSender;
