@@ -1,7 +1,7 @@
 //! Rows as the tables hold them, and their conversion to and from the domain.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Nullable, Text};
+use diesel::sql_types::Integer;
 use domain::{
     Answer, ClaimedEmail, CreateOutcome, EmailMessage, EmailQueueing, EmailState, Order, StoredDelivery, StoredLine,
     StoredOrder, Timestamp,
@@ -60,8 +60,8 @@ pub(crate) struct NewEmailRow {
     pub created_at: DbInstant,
 }
 
-/// A stored confirmation email, as the preview shows it.
-#[derive(Debug, Queryable, Selectable)]
+/// A stored confirmation email, as the preview shows it and a claim sends it.
+#[derive(Debug, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = email_outbox)]
 pub(crate) struct StoredEmailRow {
     pub order_id: DbUuid,
@@ -97,20 +97,10 @@ pub(crate) struct KeyRow {
 /// A claimed email, as the claiming statement returns it.
 #[derive(Debug, QueryableByName)]
 pub(crate) struct ClaimRow {
-    #[diesel(sql_type = Uuid)]
-    order_id: DbUuid,
-    #[diesel(sql_type = Text)]
-    recipient: String,
-    #[diesel(sql_type = Text)]
-    subject: String,
-    #[diesel(sql_type = Text)]
-    body: String,
-    #[diesel(sql_type = Nullable<Text>)]
-    html_body: Option<String>,
+    #[diesel(embed)]
+    email: StoredEmailRow,
     #[diesel(sql_type = Integer)]
     attempts: i32,
-    #[diesel(sql_type = crate::sql_types::Instant)]
-    created_at: DbInstant,
 }
 
 /// An email a statement marked, by its order.
@@ -122,18 +112,12 @@ pub(crate) struct MarkedRow {
 
 impl ClaimRow {
     pub fn into_claim(self, lease_ends: Timestamp) -> ClaimedEmail {
+        let queued_at = self.email.created_at.0;
         ClaimedEmail {
-            message: EmailMessage {
-                order_id: self.order_id.into(),
-                recipient: self.recipient,
-                subject: self.subject,
-                body: self.body,
-                html: self.html_body,
-                written_at: self.created_at.0,
-            },
+            message: self.email.into_message(),
             attempt: u32::try_from(self.attempts).unwrap_or(0),
             lease_ends,
-            queued_at: self.created_at.0,
+            queued_at,
         }
     }
 }
