@@ -1,16 +1,13 @@
-// Opens an HTML email part in headless Chromium, as a mail client shows it
-// (scripts off), saves a screenshot, and reports what a reader sees.
+// Opens an HTML email part in headless Chromium, saves a screenshot, and
+// reports what a reader sees. Scripts stay on, so that an injected handler
+// would run and be counted.
 // Usage: node email.mjs <html-file> <screenshot.png>
 // Prints one JSON line: {"text": "...", "images": n, "dialogs": n, "outside": [...]}.
 import { readFileSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [file, screenshot] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   // Scripts on: an injected handler would run, and be counted.
   const page = await browser.newPage({ viewport: { width: 720, height: 460 } });

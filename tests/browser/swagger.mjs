@@ -3,15 +3,10 @@
 // "Try it out", and saves a screenshot.
 // Usage: node swagger.mjs <base-url> <screenshot.png> <api-key>
 // Prints one JSON line: {"operations": [...], "status": "201", "body": {...}}.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [base, screenshot, key] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  // This machine's network is closed: no background traffic, no sandbox as root.
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const outside = [];
