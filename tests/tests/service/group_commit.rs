@@ -25,6 +25,14 @@ fn server(dir: &std::path::Path, db: &TestDatabase) -> ServerProcess {
     ServerProcess::start(dir, &[("DATABASE_URL", db.url.as_str()), ("HTTP_WORKERS", "4")])
 }
 
+/// A server on `db`, ready, in a folder of its own (the test removes it).
+async fn started(db: &TestDatabase) -> (std::path::PathBuf, ServerProcess) {
+    let dir = temp_dir("group-commit");
+    let process = server(&dir, db);
+    process.wait_ready().await;
+    (dir, process)
+}
+
 /// How many times `/metrics` counts the database operation `operation`.
 async fn operations(api: &Api, operation: &str) -> f64 {
     let text = String::from_utf8(api.get("/metrics").await.body).unwrap();
@@ -43,9 +51,7 @@ fn customer(i: usize) -> Value {
 
 async fn concurrent_creates_are_all_stored(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    let dir = temp_dir("group-commit");
-    let process = server(&dir, &db);
-    process.wait_ready().await;
+    let (dir, process) = started(&db).await;
     let api = process.api();
 
     let creates = (0..CONCURRENT).map(|i| {
@@ -92,9 +98,7 @@ fn refuse_sku(backend: Backend, sku: &str) -> String {
 
 async fn a_poisoned_order_fails_alone(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    let dir = temp_dir("group-commit");
-    let process = server(&dir, &db);
-    process.wait_ready().await;
+    let (dir, process) = started(&db).await;
     // The line fails after its order went in: the order must go with it.
     db.execute(&refuse_sku(backend, "POISON")).await;
     let api = process.api();
@@ -136,9 +140,7 @@ async fn a_poisoned_order_fails_alone(backend: Backend) {
 
 async fn one_key_sent_concurrently_creates_one_order(backend: Backend) {
     let db = TestDatabase::create(backend).await;
-    let dir = temp_dir("group-commit");
-    let process = server(&dir, &db);
-    process.wait_ready().await;
+    let (dir, process) = started(&db).await;
     let api = process.api();
 
     // Even requests send one body, odd ones another, all with one key; more
