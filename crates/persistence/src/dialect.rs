@@ -5,22 +5,11 @@
 use diesel::QueryResult;
 
 use crate::events::NewEventRow;
-use crate::models::{DeliveryRow, ItemRow, NewEmailRow, OrderRow};
+use crate::models::{DeliveryRow, ItemRow, OrderRow};
 use crate::orders::ListFilter;
 use crate::sql_types::{DbInstant, DbUuid};
 
 pub(crate) trait Dialect {
-    /// Inserts an order, its lines, its queued email and its `order.created`
-    /// event with that event's webhook deliveries (inside the caller's
-    /// transaction). Returns how many deliveries were queued.
-    fn insert_new_order(
-        &mut self,
-        order: &OrderRow,
-        items: &[ItemRow],
-        email: &NewEmailRow,
-        event: &NewEventRow,
-    ) -> impl Future<Output = QueryResult<usize>> + Send;
-
     /// Inserts events, each with a pending webhook delivery to every enabled
     /// endpoint subscribed to its type (inside the caller's transaction).
     /// Returns how many deliveries were queued.

@@ -17,6 +17,7 @@ mod dialect;
 mod error;
 #[macro_use]
 mod events;
+mod group_commit;
 mod models;
 #[macro_use]
 mod orders;

@@ -3,12 +3,22 @@
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 use domain::{
-    Answer, ClaimedEmail, CreateOutcome, EmailMessage, EmailQueueing, EmailState, Order, StoredDelivery, StoredLine,
-    StoredOrder, Timestamp,
+    Answer, ClaimedEmail, CreateOutcome, EmailMessage, EmailQueueing, EmailState, IdempotencyRecord, Order,
+    StoredDelivery, StoredLine, StoredOrder, Timestamp,
 };
 
+use crate::events::NewEventRow;
 use crate::schema::{email_outbox, idempotency_keys, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Uuid};
+
+/// Everything a create inserts, owned, to move to the connection's thread.
+#[derive(Debug)]
+pub(crate) struct NewOrderRows {
+    pub(crate) order: OrderRow,
+    pub(crate) items: Vec<ItemRow>,
+    pub(crate) email: NewEmailRow,
+    pub(crate) event: NewEventRow,
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = orders)]
@@ -123,6 +133,15 @@ impl ClaimRow {
 }
 
 impl KeyRow {
+    /// The key as `record`'s create stores it.
+    pub fn stored_by(record: &IdempotencyRecord) -> Self {
+        Self {
+            fingerprint: record.request.fingerprint.clone(),
+            order_id: record.answer.order_id.into(),
+            response: record.answer.body.clone(),
+        }
+    }
+
     pub fn into_outcome(self) -> CreateOutcome {
         CreateOutcome::KeyTaken {
             fingerprint: self.fingerprint,

@@ -9,14 +9,14 @@ use domain::{
     OrderStatus, Page, RecordedEvent, RepositoryError, StatusUpdate, Timestamp,
 };
 
-use crate::database::{Backend, Database};
+use crate::database::Database;
 use crate::dialect::Dialect as _;
 use crate::error::DbError;
 use crate::events::{EventRow, Format, NewEventRow};
-use crate::models::{DeliveryRow, ItemRow, NewEmailRow, OrderRow, StoredEmailRow};
+use crate::group_commit::NewOrder;
+use crate::models::{DeliveryRow, ItemRow, NewEmailRow, NewOrderRows, OrderRow, StoredEmailRow};
 use crate::schema::{email_outbox, order_events, order_items, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant};
-use crate::sqlite::NewOrderRows;
 
 /// One order with its lines and email state, on `$conn` inside an operation's
 /// body (so it, too, compiles for each backend): `Result<Option<Order>, DbError>`.
@@ -177,7 +177,7 @@ pub(crate) const TAKE_KEY: &str = "INSERT INTO idempotency_keys \
 /// Takes `$record`'s key (a `&IdempotencyRecord`) for an order created at
 /// `$at` (a `DbInstant`), on `$conn`: `None` if this request now holds it,
 /// else who does, as a `KeyRow`. A query's error leaves the enclosing body
-/// through `?`. Written once for the single create and SQLite's batches:
+/// through `?`. Written once for both backends' batches:
 /// `$load` loads a query on `$conn`, awaiting or not (as in `list_page!`).
 macro_rules! take_key {
     ($conn:ident, $record:expr, $at:expr, $load:ident) => {{
@@ -245,35 +245,12 @@ impl OrderRepository for SqlOrderRepository {
         let created_at = order.created_at();
         let event_row = NewEventRow::render(&*self.format, &Change::Created, &order, &cause, created_at);
         let email_row = NewEmailRow::queued(&email, created_at, queueing);
-        let (outcome, webhooks) = match &self.db.backend {
-            // Concurrent creates share one transaction (see `sqlite/group_commit.rs`).
-            Backend::Sqlite(sqlite) => {
-                let rows = NewOrderRows { order: order_row, items: item_rows, email: email_row, event: event_row };
-                self.db.measure("orders.create", sqlite.create(rows, idempotency)).await?
-            }
-            // One transaction per order. `operation!` compiles the body for
-            // SQLite too, which never runs it.
-            Backend::Postgres(_) => {
-                operation!(self.db, "orders.create", Transaction, |conn| {
-                    macro_rules! load {
-                        ($query:expr, $conn:ident) => {
-                            diesel_async::RunQueryDsl::load($query, $conn).await
-                        };
-                    }
-                    // The key first: a concurrent request with the same key
-                    // waits here on the unique index until this transaction
-                    // ends, then finds the key taken.
-                    if let Some(record) = &idempotency
-                        && let Some(holder) = take_key!(conn, record, order_row.created_at, load)
-                    {
-                        return Ok((holder.into_outcome(), 0));
-                    }
-                    let webhooks = conn.insert_new_order(&order_row, &item_rows, &email_row, &event_row).await?;
-                    Ok((CreateOutcome::Created, webhooks))
-                })
-                .await?
-            }
+        let create = NewOrder {
+            rows: NewOrderRows { order: order_row, items: item_rows, email: email_row, event: event_row },
+            key: idempotency,
         };
+        // Concurrent creates share one transaction (see `group_commit.rs`).
+        let (outcome, webhooks) = self.db.measure("orders.create", self.db.create(create)).await?;
         self.db.webhooks_queued(webhooks);
         if outcome == CreateOutcome::Created && queueing == EmailQueueing::Shared {
             // This process's dispatcher, at once; on PostgreSQL the NOTIFY sent

@@ -1,6 +1,6 @@
-//! Concurrent creates, as SQLite writes them in shared transactions (group
-//! commit) and PostgreSQL one by one: all stored, one failure alone, one key
-//! once, and nothing acknowledged lost to a `kill -9`. Against the binary, one
+//! Concurrent creates, as both backends write them in shared transactions
+//! (group commit): all stored, one failure alone, one key once, and nothing
+//! acknowledged lost to a `kill -9`. Against the binary, one
 //! process per test, so that `/metrics` counts this test's batches alone.
 
 use std::collections::HashSet;
@@ -72,12 +72,9 @@ async fn concurrent_creates_are_all_stored(backend: Backend) {
         assert_eq!(db.count(table).await, CONCURRENT as i64, "{table}");
     }
 
-    if backend == Backend::Sqlite {
-        let (orders, batches) =
-            (operations(&api, "orders.create").await, operations(&api, "orders.create_batch").await);
-        assert_eq!(orders, CONCURRENT as f64);
-        assert!(batches >= 1.0 && batches < orders, "{batches} transactions for {orders} concurrent creates");
-    }
+    let (orders, batches) = (operations(&api, "orders.create").await, operations(&api, "orders.create_batch").await);
+    assert_eq!(orders, CONCURRENT as f64);
+    assert!(batches >= 1.0 && batches < orders, "{batches} transactions for {orders} concurrent creates");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -131,10 +128,8 @@ async fn a_poisoned_order_fails_alone(backend: Backend) {
     for table in ["orders", "order_items", "email_outbox", CREATED_EVENTS] {
         assert_eq!(db.count(table).await, good as i64, "{table}: nothing of a poisoned order is left");
     }
-    if backend == Backend::Sqlite {
-        let batches = operations(&api, "orders.create_batch").await;
-        assert!(batches < CONCURRENT as f64, "{batches} transactions: the creates were batched");
-    }
+    let batches = operations(&api, "orders.create_batch").await;
+    assert!(batches < CONCURRENT as f64, "{batches} transactions: the creates were batched");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -181,27 +176,43 @@ async fn one_key_sent_concurrently_creates_one_order(backend: Backend) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Creates one order after another until the server stops answering;
-/// returns the ids it acknowledged with 201.
-async fn create_until_refused(api: Api) -> Vec<String> {
+/// A create of stream `stream`, its `i`th: each has its own customer and key.
+fn keyed_create(stream: usize, i: usize) -> (String, Value) {
+    let mut body = sample_order();
+    body["customer_name"] = json!(format!("Customer {stream}-{i}"));
+    (format!("stream-{stream}-create-{i}"), body)
+}
+
+/// What one stream of creates saw before the server went away.
+struct Stream {
+    /// The ids answered with 201.
+    acknowledged: Vec<String>,
+    /// The create whose answer never came (or was not a 201).
+    unanswered: (String, Value),
+}
+
+/// Creates one keyed order after another until the server stops answering.
+async fn create_until_refused(api: Api, stream: usize) -> Stream {
     let client = awc::Client::default();
     let authorization = format!("Bearer {}", api.key.clone().unwrap());
     let mut acknowledged = Vec::new();
     for i in 0.. {
+        let (key, body) = keyed_create(stream, i);
         let sent = client
             .post(format!("{}/orders", api.address))
             .insert_header(("authorization", authorization.as_str()))
-            .send_json(&customer(i))
+            .insert_header(("idempotency-key", key.as_str()))
+            .send_json(&body)
             .await;
-        let Ok(mut response) = sent else { break };
-        let Ok(body) = response.body().await else { break };
-        if response.status().as_u16() != 201 {
-            break;
-        }
-        let order: Value = serde_json::from_slice(&body).unwrap();
+        let answered = match sent {
+            Ok(mut response) if response.status().as_u16() == 201 => response.body().await.ok(),
+            _ => None,
+        };
+        let Some(answer) = answered else { return Stream { acknowledged, unanswered: (key, body) } };
+        let order: Value = serde_json::from_slice(&answer).unwrap();
         acknowledged.push(order["id"].as_str().unwrap().to_owned());
     }
-    acknowledged
+    unreachable!("the loop ends when the server does")
 }
 
 async fn a_kill_during_concurrent_creates_loses_no_acknowledged_order(backend: Backend) {
@@ -209,15 +220,16 @@ async fn a_kill_during_concurrent_creates_loses_no_acknowledged_order(backend: B
     let dir = temp_dir("group-commit");
     let mut first = server(&dir, &db);
     first.wait_ready().await;
-    let streams: Vec<_> = (0..32).map(|_| actix_web::rt::spawn(create_until_refused(first.api()))).collect();
+    let streams: Vec<_> = (0..32).map(|n| actix_web::rt::spawn(create_until_refused(first.api(), n))).collect();
     // Creates are flowing, batches in flight: kill it mid-stream.
     harness::eventually("a few hundred creates", async || (db.count("orders").await >= 300).then_some(())).await;
     first.signal("KILL");
     first.wait_exit().await;
-    let mut acknowledged = Vec::new();
+    let mut streams_seen = Vec::new();
     for stream in streams {
-        acknowledged.extend(stream.await.unwrap());
+        streams_seen.push(stream.await.unwrap());
     }
+    let acknowledged: Vec<&String> = streams_seen.iter().flat_map(|stream| &stream.acknowledged).collect();
     // At most one create per stream was committed but not yet answered.
     assert!(acknowledged.len() >= 300 - 32, "{} acknowledged", acknowledged.len());
 
@@ -225,10 +237,25 @@ async fn a_kill_during_concurrent_creates_loses_no_acknowledged_order(backend: B
     second.wait_ready().await;
     let stored: HashSet<String> =
         second.api().all_orders("").await.iter().map(|o| o["id"].as_str().unwrap().to_owned()).collect();
-    let lost: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    let lost: Vec<&&String> = acknowledged.iter().filter(|id| !stored.contains(**id)).collect();
     assert!(lost.is_empty(), "{} acknowledged orders lost, e.g. {:?}", lost.len(), lost.first());
     for table in ["order_items", "email_outbox", CREATED_EVENTS] {
         assert_eq!(db.count(table).await, stored.len() as i64, "{table}: each stored order whole");
     }
+
+    // Each create whose answer never came, sent again with its key: whether
+    // or not its batch committed before the kill, one order in the end.
+    let api = second.api();
+    for Stream { unanswered: (key, body), .. } in &streams_seen {
+        let headers = [("content-type", "application/json"), ("idempotency-key", key.as_str())];
+        let retried = api.request(Method::POST, "/orders", &headers, Some(&serde_json::to_vec(body).unwrap())).await;
+        assert_eq!(retried.status, 201, "{}", String::from_utf8_lossy(&retried.body));
+        let name = body["customer_name"].as_str().unwrap();
+        assert_eq!(db.count(&format!("orders WHERE customer_name = '{name}'")).await, 1, "{key}: one order");
+        let id = retried.json()["id"].as_str().unwrap().to_owned();
+        assert_eq!(api.get(&format!("/orders/{id}")).await.status, 200, "{key}: the answer names the order");
+    }
+    let names = db.count("(SELECT DISTINCT customer_name FROM orders) AS names").await;
+    assert_eq!(db.count("orders").await, names, "no create stored twice");
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -3,14 +3,13 @@
 use diesel::QueryResult;
 use diesel::sql_types::{Array, Integer};
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
-use futures_util::future::{try_join, try_join_all, try_join5};
+use futures_util::future::{try_join, try_join_all};
 
-use super::wake_up::NOTIFY;
 use crate::dialect::Dialect;
 use crate::events::NewEventRow;
-use crate::models::{DeliveryRow, ItemRow, MarkedRow, NewEmailRow, OrderRow};
+use crate::models::{DeliveryRow, ItemRow, MarkedRow, OrderRow};
 use crate::orders::ListFilter;
-use crate::schema::{email_outbox, order_events, order_items, orders};
+use crate::schema::order_events;
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
 /// `SKIP LOCKED` lets several processes claim side by side without ever
@@ -33,7 +32,7 @@ const SENT: &str = "UPDATE email_outbox AS e SET state = 'sent', sent_at = $1, l
 
 /// An event and its deliveries, pipelined (the deliveries' foreign key to
 /// the event is checked at commit).
-async fn insert_event(conn: &AsyncPgConnection, event: &NewEventRow) -> QueryResult<usize> {
+pub(super) async fn insert_event(conn: &AsyncPgConnection, event: &NewEventRow) -> QueryResult<usize> {
     let (mut for_event, mut for_deliveries) = (conn, conn);
     let (_, queued) = try_join(
         diesel::insert_into(order_events::table).values(event).execute(&mut for_event),
@@ -44,44 +43,6 @@ async fn insert_event(conn: &AsyncPgConnection, event: &NewEventRow) -> QueryRes
 }
 
 impl Dialect for AsyncPgConnection {
-    /// Every statement is pipelined: sent together, answered together, one
-    /// round trip in all (the foreign keys are checked at commit, so their
-    /// order on the wire does not matter). One single-row insert per line
-    /// rather than one multi-row insert: each is a cached prepared statement,
-    /// where a multi-row insert would be parsed and planned every time. An
-    /// email left for any dispatcher is announced with NOTIFY, delivered at
-    /// commit to every process.
-    async fn insert_new_order(
-        &mut self,
-        order: &OrderRow,
-        items: &[ItemRow],
-        email: &NewEmailRow,
-        event: &NewEventRow,
-    ) -> QueryResult<usize> {
-        let shared: &AsyncPgConnection = self;
-        let (mut for_order, mut for_email, mut for_notify) = (shared, shared, shared);
-        let lines = try_join_all(items.iter().map(|item| {
-            let mut conn = shared;
-            async move { diesel::insert_into(order_items::table).values(item).execute(&mut conn).await }
-        }));
-        let announce = async {
-            if email.is_unclaimed() {
-                diesel::sql_query(NOTIFY).execute(&mut for_notify).await.map(drop)
-            } else {
-                Ok(())
-            }
-        };
-        let (_, _, _, _, queued) = try_join5(
-            diesel::insert_into(orders::table).values(order).execute(&mut for_order),
-            lines,
-            diesel::insert_into(email_outbox::table).values(email).execute(&mut for_email),
-            announce,
-            insert_event(shared, event),
-        )
-        .await?;
-        Ok(queued)
-    }
-
     async fn insert_events(&mut self, events: &[NewEventRow]) -> QueryResult<usize> {
         let shared: &AsyncPgConnection = self;
         let queued = try_join_all(events.iter().map(|event| insert_event(shared, event))).await?;

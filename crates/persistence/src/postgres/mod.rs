@@ -1,10 +1,12 @@
 //! PostgreSQL: connecting, migrating and pooling, how an operation runs, and
 //! how a session that ended is told from a query that failed. Its own
-//! statements (the pipelined create path, `SKIP LOCKED` claims) are in
-//! `dialect.rs`; its LISTEN/NOTIFY wake-up in `wake_up.rs`;
-//! its migrations in `migrate.rs`.
+//! statements (`SKIP LOCKED` claims) are in `dialect.rs`; the inserts of a
+//! create in `create.rs`; its group commit in `group_commit.rs`; its
+//! LISTEN/NOTIFY wake-up in `wake_up.rs`; its migrations in `migrate.rs`.
 
+mod create;
 mod dialect;
+mod group_commit;
 mod migrate;
 mod wake_up;
 
@@ -16,10 +18,11 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
 use futures_util::FutureExt as _;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::database::OpenError;
 use crate::error::{DbError, is_unavailable};
+use crate::group_commit::CreateQueue;
 use crate::operation::{Access, Conn, Operation};
 use crate::pool::{PoolOptions, Pools, builder};
 use crate::telemetry;
@@ -39,6 +42,11 @@ pub(crate) struct Postgres {
     pool: PgPool,
     /// The LISTEN task; it ends when the last clone is dropped.
     _listener: Arc<wake_up::Listener>,
+    /// Creates waiting for a turn to write, in batches (`group_commit.rs`),
+    /// shared by every pool of the process.
+    creates: CreateQueue,
+    /// The turns.
+    writers: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Postgres {
@@ -57,7 +65,15 @@ impl Postgres {
         migrate::run(url).await?;
         let listener = Arc::new(wake_up::Listener::start(url.to_owned(), email_queued));
         let pool = pool(url, options);
-        Ok(Self { url: url.to_owned(), name: "main", options: options.clone(), pool, _listener: listener })
+        Ok(Self {
+            url: url.to_owned(),
+            name: "main",
+            options: options.clone(),
+            pool,
+            _listener: listener,
+            creates: CreateQueue::default(),
+            writers: Arc::new(Semaphore::new(group_commit::WRITERS)),
+        })
     }
 
     /// The same database through a new pool, `name`d, of at most `max_size`

@@ -9,17 +9,8 @@
 use diesel::{QueryResult, RunQueryDsl as _, SqliteConnection};
 
 use crate::events::NewEventRow;
-use crate::models::{ItemRow, NewEmailRow, OrderRow};
+use crate::models::NewOrderRows;
 use crate::schema::{email_outbox, order_events, order_items, orders};
-
-/// Everything a create inserts, owned, to move to the connection's thread.
-#[derive(Debug)]
-pub(crate) struct NewOrderRows {
-    pub(crate) order: OrderRow,
-    pub(crate) items: Vec<ItemRow>,
-    pub(crate) email: NewEmailRow,
-    pub(crate) event: NewEventRow,
-}
 
 /// Inserts the rows, one statement at a time (diesel cannot batch-insert on
 /// SQLite with these types); returns how many webhook deliveries were queued.

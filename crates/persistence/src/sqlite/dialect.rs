@@ -5,10 +5,10 @@ use diesel::sql_types::Integer;
 use diesel_async::RunQueryDsl as _;
 
 use super::SqliteConn;
-use super::create::{self, NewOrderRows};
+use super::create;
 use crate::dialect::Dialect;
 use crate::events::NewEventRow;
-use crate::models::{DeliveryRow, ItemRow, MarkedRow, NewEmailRow, OrderRow};
+use crate::models::{DeliveryRow, ItemRow, MarkedRow, OrderRow};
 use crate::orders::ListFilter;
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
 
@@ -29,20 +29,6 @@ const SENT: &str = "UPDATE email_outbox SET state = 'sent', sent_at = $1, last_e
 const SENT_RETURNING: &str = "RETURNING order_id";
 
 impl Dialect for SqliteConn {
-    /// Every row in one trip to the blocking thread the connection lives on
-    /// (see `create.rs`).
-    async fn insert_new_order(
-        &mut self,
-        order: &OrderRow,
-        items: &[ItemRow],
-        email: &NewEmailRow,
-        event: &NewEventRow,
-    ) -> QueryResult<usize> {
-        let rows =
-            NewOrderRows { order: order.clone(), items: items.to_vec(), email: email.clone(), event: event.clone() };
-        self.spawn_blocking(move |conn| create::insert(conn, &rows)).await
-    }
-
     async fn insert_events(&mut self, events: &[NewEventRow]) -> QueryResult<usize> {
         if events.is_empty() {
             return Ok(0);

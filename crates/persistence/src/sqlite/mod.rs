@@ -48,8 +48,6 @@ mod create;
 mod dialect;
 mod group_commit;
 
-pub(crate) use create::NewOrderRows;
-
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -66,6 +64,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::database::{MigrationError, OpenError};
 use crate::error::DbError;
+use crate::group_commit::CreateQueue;
 use crate::operation::{Access, Conn, Operation};
 use crate::pool::{PoolOptions, Pools, builder};
 use crate::telemetry;
@@ -131,7 +130,7 @@ pub(crate) struct Sqlite {
     /// on this lock instead of spinning in SQLite's busy handler.
     writer: Arc<Mutex<()>>,
     /// Creates waiting for the writer lock, written in batches (`group_commit.rs`).
-    creates: group_commit::CreateQueue,
+    creates: CreateQueue,
 }
 
 impl std::fmt::Debug for Sqlite {
@@ -158,7 +157,7 @@ impl Sqlite {
         let writes = pool(path, &PoolOptions { max_size: 1, ..options.clone() }, pragmas);
         pools.watch(READS, options.max_size, &reads);
         pools.watch(WRITES, 1, &writes);
-        Ok(Self { pool: reads, writes, writer: Arc::default(), creates: group_commit::CreateQueue::default() })
+        Ok(Self { pool: reads, writes, writer: Arc::default(), creates: CreateQueue::default() })
     }
 
     /// Runs an operation as a task of its own, which is not cancelled when
@@ -195,15 +194,23 @@ impl Sqlite {
 
     /// Runs `write` in one trip to the thread of the connection every write
     /// goes through, for a caller that holds the writer lock (`_writing`).
-    async fn write_locked<T: Send + 'static>(
+    /// The future borrows neither, so that it can be spawned.
+    fn write_locked<T, W>(
         &self,
         _writing: &OwnedMutexGuard<()>,
-        write: impl FnOnce(&mut SqliteConnection) -> QueryResult<T> + Send + 'static,
-    ) -> Result<T, DbError> {
-        let asked = Instant::now();
-        let mut pooled = self.writes.get().await?;
-        telemetry::connection_acquired(WRITES, asked);
-        pooled.spawn_blocking(write).await.map_err(|error| classify(error.into()))
+        write: W,
+    ) -> impl Future<Output = Result<T, DbError>> + Send + 'static + use<T, W>
+    where
+        T: Send + 'static,
+        W: FnOnce(&mut SqliteConnection) -> QueryResult<T> + Send + 'static,
+    {
+        let writes = self.writes.clone();
+        async move {
+            let asked = Instant::now();
+            let mut pooled = writes.get().await?;
+            telemetry::connection_acquired(WRITES, asked);
+            pooled.spawn_blocking(write).await.map_err(|error| classify(error.into()))
+        }
     }
 }
 
