@@ -40,8 +40,11 @@ OUT = ROOT / "target" / "bench"
 BINARY = ROOT / "target" / "release" / "orders-server"
 ADMIN_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+# The many-clients rows: far more connections than the pool holds.
+MANY_CONNECTIONS = int(os.environ.get("BENCH_MANY_CONNECTIONS", "256"))
 CREATE_SECONDS = int(os.environ.get("BENCH_CREATE_SECONDS", "20"))
 LIST_SECONDS = int(os.environ.get("BENCH_LIST_SECONDS", "10"))
+MANY_SECONDS = int(os.environ.get("BENCH_MANY_SECONDS", "10"))
 SCRAPE_SECONDS = float(os.environ.get("BENCH_SCRAPE_SECONDS", "1"))
 # How long each scrape of /metrics took (ms), and how big the last one was.
 SCRAPES = {"ms": [], "bytes": 0}
@@ -176,8 +179,8 @@ def subscribe(server, url, events):
         assert response.status == 201, response.status
 
 
-def wrk(url, seconds, script=None, key=None):
-    args = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+def wrk(url, seconds, script=None, key=None, connections=CONNECTIONS):
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     if key:
         args += ["-H", f"Authorization: Bearer {key}"]
     if script:
@@ -241,7 +244,7 @@ def main():
             subprocess.run(["apt-get", "install", "-y", "-q", package], check=True, capture_output=True)
     print("bench: building the release binary")
     subprocess.run(["cargo", "build", "--release", "-p", "server", "--bin", "orders-server"], check=True, cwd=ROOT)
-    results = {"connections": CONNECTIONS, "create_seconds": CREATE_SECONDS, "list_seconds": LIST_SECONDS,
+    results = {"connections": CONNECTIONS, "many_connections": MANY_CONNECTIONS, "create_seconds": CREATE_SECONDS, "list_seconds": LIST_SECONDS,
                "server_env": SERVER_ENV, "cpus": os.cpu_count()}
 
     print("bench: start-up on a fresh SQLite file")
@@ -280,6 +283,12 @@ def main():
     server.stop()
     receiver.stop()
 
+    print(f"bench: service, PostgreSQL, POST /orders for {MANY_SECONDS} s, {MANY_CONNECTIONS} connections")
+    many_url = fresh_database("orders_bench_many")
+    server = Server(many_url)
+    results["pg_create_many"] = wrk(server.url("/orders"), MANY_SECONDS, "create.lua", server.key, MANY_CONNECTIONS)
+    server.stop()
+
     print(f"bench: service, SQLite, POST /orders for {CREATE_SECONDS} s")
     with tempfile.TemporaryDirectory(dir=OUT) as folder:
         server = Server(f"sqlite://{folder}/orders.db")
@@ -288,6 +297,12 @@ def main():
         results["sqlite_list"] = wrk(server.url("/orders?limit=50"), LIST_SECONDS, key=server.key)
         results["sqlite_peak_rss_mib"] = server.peak_rss_mib()
         server.stop()
+    print(f"bench: service, SQLite, POST /orders for {MANY_SECONDS} s, {MANY_CONNECTIONS} connections")
+    with tempfile.TemporaryDirectory(dir=OUT) as folder:
+        server = Server(f"sqlite://{folder}/orders.db")
+        results["sqlite_create_many"] = wrk(server.url("/orders"), MANY_SECONDS, "create.lua", server.key,
+                                            MANY_CONNECTIONS)
+        server.stop()
 
     print(f"bench: pgbench, the same SQL, {CONNECTIONS} clients")
     baseline_url = fresh_database("orders_bench_baseline")
@@ -295,7 +310,7 @@ def main():
     results["pgbench_create"] = pgbench(baseline_url, "pgbench_create.sql", CREATE_SECONDS)
     psql("ANALYZE", baseline_url)
     results["pgbench_list"] = pgbench(baseline_url, "pgbench_list.sql", LIST_SECONDS)
-    for name in ("orders_bench_service", "orders_bench_baseline", "orders_bench_webhooks"):
+    for name in ("orders_bench_service", "orders_bench_baseline", "orders_bench_webhooks", "orders_bench_many"):
         psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     results["scrapes"] = {"count": len(SCRAPES["ms"]), "median_ms": statistics.median(SCRAPES["ms"]),
@@ -317,6 +332,8 @@ def print_table(r):
         ("list 50, PostgreSQL (pgbench)", r["pgbench_list"]),
         ("create, SQLite (service)", r["sqlite_create"]),
         ("list 50, SQLite (service)", r["sqlite_list"]),
+        (f"create, PostgreSQL, {r['many_connections']} connections (service)", r["pg_create_many"]),
+        (f"create, SQLite, {r['many_connections']} connections (service)", r["sqlite_create_many"]),
     ]
     print()
     print(f"| run ({r['connections']} connections) | req/s | p50 ms | p99 ms | errors |")
@@ -326,7 +343,7 @@ def print_table(r):
     print()
     print(f"| measure | value | target |")
     print("| --- | ---: | ---: |")
-    print(f"| create: service / pgbench | {r['create_ratio']:.2f} | ≥ 0.75 |")
+    print(f"| create: service / pgbench | {r['create_ratio']:.2f} | ≥ 1.0 |")
     print(f"| list: service / pgbench | {r['list_ratio']:.2f} | ≥ 0.75 |")
     print(f"| emails pending when the create run ended | {r['pg_create']['queue_at_end']} | |")
     print(f"| queue empty after the create run | {r['email_drain_s']:.2f} s | ≤ 2 s |")

@@ -5,8 +5,7 @@
 use diesel::QueryResult;
 
 use crate::events::NewEventRow;
-use crate::models::{DeliveryRow, ItemRow, OrderRow};
-use crate::orders::ListFilter;
+use crate::orders::{ListFilter, OrderRows};
 use crate::sql_types::{DbInstant, DbUuid};
 
 pub(crate) trait Dialect {
@@ -25,10 +24,10 @@ pub(crate) trait Dialect {
     fn claim_webhooks_statement(&self) -> &'static str;
 
     /// A list page's rows (see `list_page!`, the statements both run).
-    fn list_page(
-        &mut self,
-        filter: ListFilter,
-    ) -> impl Future<Output = QueryResult<Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)>>> + Send;
+    fn list_page(&mut self, filter: ListFilter) -> impl Future<Output = QueryResult<Vec<OrderRows>>> + Send;
+
+    /// The orders `ids` that exist, in no set order.
+    fn load_orders(&mut self, ids: Vec<DbUuid>) -> impl Future<Output = QueryResult<Vec<OrderRows>>> + Send;
 
     /// Marks a batch of claimed emails sent, in one statement. Each is fenced
     /// by its attempt (`ids[i]` was claimed as `attempts[i]`) and must still be

@@ -15,7 +15,6 @@ mod deliveries;
 #[macro_use]
 mod dialect;
 mod error;
-#[macro_use]
 mod events;
 mod group_commit;
 mod models;
@@ -24,6 +23,7 @@ mod orders;
 mod outbox;
 mod pool;
 mod postgres;
+mod prepared;
 mod schema;
 mod sql_types;
 mod sqlite;

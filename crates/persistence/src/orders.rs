@@ -54,50 +54,42 @@ pub(crate) fn by_order(lines: Vec<ItemRow>) -> std::collections::HashMap<DbUuid,
     by_order
 }
 
-/// The lines of several orders, each order's in position order, on `$conn`
-/// inside an operation's body: `Result<HashMap<DbUuid, Vec<ItemRow>>, DbError>`.
-macro_rules! load_lines {
-    ($conn:ident, $ids:expr) => {
-        async {
-            let ids: &[DbUuid] = $ids;
-            let mut all: Vec<ItemRow> = Vec::new();
-            if !ids.is_empty() {
-                all = order_items::table
-                    .filter(order_items::order_id.eq_any(ids))
-                    .order((order_items::order_id, order_items::position))
-                    .select(ItemRow::as_select())
-                    .load($conn)
-                    .await?;
-            }
-            Ok::<_, DbError>($crate::orders::by_order(all))
-        }
-        .await
-    };
+/// Orders (with their email state) as loaded, each with its lines.
+pub(crate) fn with_lines(heads: Vec<(OrderRow, DeliveryRow)>, lines: Vec<ItemRow>) -> Vec<OrderRows> {
+    let mut lines = by_order(lines);
+    heads
+        .into_iter()
+        .map(|(order, delivery)| {
+            let items = lines.remove(&order.id).unwrap_or_default();
+            (order, delivery, items)
+        })
+        .collect()
 }
 
-/// Several orders, with their lines and email state, in two queries, on
-/// `$conn` inside an operation's body: `Result<Vec<Order>, DbError>`.
-macro_rules! load_orders {
-    ($conn:ident, $ids:expr) => {
-        async {
-            let ids: &[DbUuid] = $ids;
-            let heads: Vec<(OrderRow, DeliveryRow)> = orders::table
-                .inner_join(email_outbox::table)
-                .filter(orders::id.eq_any(ids))
-                .select((OrderRow::as_select(), DeliveryRow::as_select()))
-                .load($conn)
-                .await?;
-            let mut lines = load_lines!($conn, ids)?;
-            heads
-                .into_iter()
-                .map(|(order, delivery)| {
-                    let items = lines.remove(&order.id).unwrap_or_default();
-                    Ok::<_, DbError>(order.into_order(items, delivery)?)
-                })
-                .collect::<Result<Vec<domain::Order>, DbError>>()
+/// An order's rows: its own, its email state and its lines.
+pub(crate) type OrderRows = (OrderRow, DeliveryRow, Vec<ItemRow>);
+
+/// The lines of the orders `$ids` (a `&[DbUuid]`), each order's in position
+/// order, in one statement on `$conn`: a `Vec<ItemRow>`. A query's error
+/// leaves the enclosing body through `?`; `$load` as in `list_page!`.
+macro_rules! lines_of {
+    ($conn:ident, $ids:expr, $load:ident) => {{
+        use crate::models::ItemRow;
+        use crate::schema::order_items;
+        use diesel::prelude::*;
+        let ids: &[crate::sql_types::DbUuid] = $ids;
+        let mut all: Vec<ItemRow> = Vec::new();
+        if !ids.is_empty() {
+            all = $load!(
+                order_items::table
+                    .filter(order_items::order_id.eq_any(ids))
+                    .order((order_items::order_id, order_items::position))
+                    .select(ItemRow::as_select()),
+                $conn
+            )?;
         }
-        .await
-    };
+        all
+    }};
 }
 
 /// What a list asks for, owned, to move to the connection's thread.
@@ -112,14 +104,13 @@ pub(crate) struct ListFilter {
 }
 
 /// The rows of a list page, newest first, each order with its email state
-/// and its lines, in two statements on `$conn`: `QueryResult<Vec<(OrderRow,
-/// DeliveryRow, Vec<ItemRow>)>>`. Written once, run by each dialect's
+/// and its lines, in two statements on `$conn`: `QueryResult<Vec<OrderRows>>`. Written once, run by each dialect's
 /// `list_page`: `$load` is a macro that loads a query on `$conn`, awaiting
 /// or not.
 macro_rules! list_page {
     ($conn:ident, $filter:expr, $load:ident) => {{
-        use crate::models::{DeliveryRow, ItemRow, OrderRow};
-        use crate::schema::{email_outbox, order_items, orders};
+        use crate::models::{DeliveryRow, OrderRow};
+        use crate::schema::{email_outbox, orders};
         use diesel::prelude::*;
         let crate::orders::ListFilter { fetch, status, email_key, after } = $filter;
         let mut select = orders::table
@@ -142,26 +133,8 @@ macro_rules! list_page {
         }
         let heads: Vec<(OrderRow, DeliveryRow)> = $load!(select, $conn)?;
         let ids: Vec<crate::sql_types::DbUuid> = heads.iter().map(|(order, _)| order.id).collect();
-        let mut all: Vec<ItemRow> = Vec::new();
-        if !ids.is_empty() {
-            all = $load!(
-                order_items::table
-                    .filter(order_items::order_id.eq_any(&ids))
-                    .order((order_items::order_id, order_items::position))
-                    .select(ItemRow::as_select()),
-                $conn
-            )?;
-        }
-        let mut lines = crate::orders::by_order(all);
-        Ok::<_, diesel::result::Error>(
-            heads
-                .into_iter()
-                .map(|(order, delivery)| {
-                    let items = lines.remove(&order.id).unwrap_or_default();
-                    (order, delivery, items)
-                })
-                .collect::<Vec<_>>(),
-        )
+        let lines = lines_of!($conn, &ids, $load);
+        Ok::<_, diesel::result::Error>(crate::orders::with_lines(heads, lines))
     }};
 }
 
@@ -189,7 +162,7 @@ macro_rules! take_key {
         let record: &domain::IdempotencyRecord = $record;
         let at: DbInstant = $at;
         let taken: Vec<KeyRow> = $load!(
-            diesel::sql_query(crate::orders::TAKE_KEY)
+            crate::prepared::prepared(crate::orders::TAKE_KEY)
                 .bind::<Text, _>(record.request.key.as_str())
                 .bind::<Text, _>(&record.request.fingerprint)
                 .bind::<Uuid, _>(DbUuid::from(record.answer.order_id))

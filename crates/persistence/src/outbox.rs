@@ -73,11 +73,15 @@ impl EmailOutbox for SqlEmailOutbox {
         let format = self.format.clone();
         let (marked, webhooks) = operation!(self.db, "outbox.record_sent", Transaction, |conn| {
             let marked = conn.mark_sent(DbInstant(at), &ids, &attempts).await?;
-            // Two queries for the whole batch, then its events (pipelined on PostgreSQL).
-            let events: Vec<NewEventRow> = load_orders!(conn, &marked)?
-                .iter()
-                .map(|order| NewEventRow::render(&*format, &Change::EmailSent, order, &Cause::default(), at))
-                .collect();
+            let events = conn
+                .load_orders(marked.clone())
+                .await?
+                .into_iter()
+                .map(|(order, delivery, items)| {
+                    let order = order.into_order(items, delivery)?;
+                    Ok(NewEventRow::render(&*format, &Change::EmailSent, &order, &Cause::default(), at))
+                })
+                .collect::<Result<Vec<_>, DbError>>()?;
             let webhooks = conn.insert_events(&events).await?;
             Ok((marked.len(), webhooks))
         })

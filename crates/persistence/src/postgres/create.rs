@@ -6,13 +6,13 @@
 
 use diesel::QueryResult;
 use diesel_async::{AsyncPgConnection, RunQueryDsl as _};
-use futures_util::future::{try_join, try_join_all, try_join5};
+use futures_util::future::{try_join_all, try_join5};
 
-use super::dialect::insert_event;
+use super::dialect::insert_events;
 use super::wake_up::NOTIFY;
 use crate::events::NewEventRow;
 use crate::models::{ItemRow, NewEmailRow, NewOrderRows, OrderRow};
-use crate::schema::{email_outbox, order_events, order_items, orders};
+use crate::schema::{email_outbox, order_items, orders};
 
 /// NOTIFY, if any of `emails` is left for any dispatcher.
 async fn announce(mut conn: &AsyncPgConnection, emails: &[&NewEmailRow]) -> QueryResult<()> {
@@ -37,33 +37,28 @@ pub(super) async fn insert(conn: &AsyncPgConnection, rows: &NewOrderRows) -> Que
         lines,
         diesel::insert_into(email_outbox::table).values(&rows.email).execute(&mut for_email),
         announce(conn, &[&rows.email]),
-        insert_event(conn, &rows.event),
+        insert_events(conn, &[&rows.event]),
     )
     .await?;
     Ok(queued)
 }
 
-/// A batch's rows: one multi-row insert per table, planned afresh each time
-/// but one statement for the whole batch, and each event's webhook
-/// deliveries as a single create queues them. Returns how many deliveries
-/// were queued.
+/// A batch's rows: one multi-row insert per table (planned afresh each
+/// time, but one statement for the whole batch) and one for the events'
+/// webhook deliveries. Returns how many deliveries were queued.
 pub(super) async fn insert_batch(conn: &AsyncPgConnection, batch: &[&NewOrderRows]) -> QueryResult<usize> {
     let orders: Vec<&OrderRow> = batch.iter().map(|rows| &rows.order).collect();
     let items: Vec<&ItemRow> = batch.iter().flat_map(|rows| &rows.items).collect();
     let emails: Vec<&NewEmailRow> = batch.iter().map(|rows| &rows.email).collect();
     let events: Vec<&NewEventRow> = batch.iter().map(|rows| &rows.event).collect();
-    let (mut for_orders, mut for_items, mut for_emails, mut for_events) = (conn, conn, conn, conn);
-    let deliveries = try_join_all(events.iter().map(|event| {
-        let mut conn = conn;
-        async move { fan_out!(&mut conn, event, crate::events::gen_random_uuid()).await }
-    }));
-    let (_, _, _, _, (queued, ())) = try_join5(
+    let (mut for_orders, mut for_items, mut for_emails) = (conn, conn, conn);
+    let (_, _, _, queued, ()) = try_join5(
         diesel::insert_into(orders::table).values(orders).execute(&mut for_orders),
         diesel::insert_into(order_items::table).values(items).execute(&mut for_items),
         diesel::insert_into(email_outbox::table).values(emails.clone()).execute(&mut for_emails),
-        diesel::insert_into(order_events::table).values(events.clone()).execute(&mut for_events),
-        try_join(deliveries, announce(conn, &emails)),
+        insert_events(conn, &events),
+        announce(conn, &emails),
     )
     .await?;
-    Ok(queued.into_iter().sum())
+    Ok(queued)
 }

@@ -28,7 +28,46 @@ pub(super) fn insert_events(conn: &mut SqliteConnection, events: &[NewEventRow])
     let mut queued = 0;
     for event in events {
         diesel::insert_into(order_events::table).values(event).execute(conn)?;
-        queued += fan_out!(conn, event, random_uuid!())?;
+        queued += fan_out(conn, event)?;
     }
     Ok(queued)
+}
+
+/// Queues `event`'s webhook deliveries, one per enabled endpoint subscribed
+/// to its type: one INSERT … SELECT, built with the query builder so that
+/// the connection prepares it once.
+fn fan_out(conn: &mut SqliteConnection, event: &NewEventRow) -> QueryResult<usize> {
+    use diesel::IntoSql as _;
+    use diesel::sql_types::{Integer, Text};
+    use diesel::{ExpressionMethods as _, QueryDsl as _};
+
+    use crate::schema::{webhook_deliveries as d, webhook_endpoints as e, webhook_subscriptions as s};
+    use crate::sql_types::{Instant, Uuid};
+
+    let subscribed =
+        s::table.inner_join(e::table).filter(s::event_type.eq(event.event_type)).filter(e::enabled).select((
+            random_uuid!(),
+            event.id.into_sql::<Uuid>(),
+            s::endpoint_id,
+            event.order_id.into_sql::<Uuid>(),
+            event.event_type.into_sql::<Text>(),
+            domain::DeliveryState::Pending.as_str().into_sql::<Text>(),
+            0.into_sql::<Integer>(),
+            event.occurred_at.into_sql::<Instant>(),
+            event.occurred_at.into_sql::<Instant>(),
+        ));
+    diesel::insert_into(d::table)
+        .values(subscribed)
+        .into_columns((
+            d::id,
+            d::event_id,
+            d::endpoint_id,
+            d::order_id,
+            d::event_type,
+            d::state,
+            d::attempts,
+            d::available_at,
+            d::created_at,
+        ))
+        .execute(conn)
 }

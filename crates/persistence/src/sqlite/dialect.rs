@@ -1,22 +1,30 @@
 //! SQLite's own statements.
 
-use diesel::QueryResult;
 use diesel::sql_types::Integer;
+use diesel::{ExpressionMethods as _, QueryDsl as _, QueryResult, SelectableHelper as _};
 use diesel_async::RunQueryDsl as _;
 
 use super::SqliteConn;
 use super::create;
 use crate::dialect::Dialect;
 use crate::events::NewEventRow;
-use crate::models::{DeliveryRow, ItemRow, MarkedRow, OrderRow};
-use crate::orders::ListFilter;
+use crate::models::{DeliveryRow, MarkedRow, OrderRow};
+use crate::orders::{ListFilter, OrderRows, with_lines};
+use crate::schema::{email_outbox, orders};
 use crate::sql_types::{DbInstant, DbUuid, Instant, Uuid};
+
+/// Loads a query on the connection's own thread.
+macro_rules! load {
+    ($query:expr, $conn:ident) => {
+        diesel::RunQueryDsl::load($query, $conn)
+    };
+}
 
 /// SQLite has one writer at a time, so the statement alone keeps two claims
 /// from taking the same row.
-const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_at = ?1 \
-     WHERE order_id IN (SELECT order_id FROM email_outbox WHERE state = 'pending' AND available_at <= ?2 \
-     ORDER BY available_at LIMIT ?3) \
+const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_at = $1 \
+     WHERE order_id IN (SELECT order_id FROM email_outbox WHERE state = 'pending' AND available_at <= $2 \
+     ORDER BY available_at LIMIT $3) \
      RETURNING order_id, recipient, subject, body, html_body, attempts, created_at";
 
 /// As `CLAIM`: one writer at a time. The deliveries in flight travel as a
@@ -41,13 +49,25 @@ impl Dialect for SqliteConn {
     /// read in place: through diesel-async, each statement is a trip, and
     /// every value of every row is copied out of SQLite (an allocation per
     /// column) to be read on the async side.
-    async fn list_page(&mut self, filter: ListFilter) -> QueryResult<Vec<(OrderRow, DeliveryRow, Vec<ItemRow>)>> {
-        macro_rules! load {
-            ($query:expr, $conn:ident) => {
-                diesel::RunQueryDsl::load($query, $conn)
-            };
-        }
+    async fn list_page(&mut self, filter: ListFilter) -> QueryResult<Vec<OrderRows>> {
         self.spawn_blocking(move |conn| list_page!(conn, filter, load)).await
+    }
+
+    /// Two statements (SQLite's planner always takes an index for `IN`), in
+    /// one trip to the connection's thread.
+    async fn load_orders(&mut self, ids: Vec<DbUuid>) -> QueryResult<Vec<OrderRows>> {
+        self.spawn_blocking(move |conn| {
+            let heads: Vec<(OrderRow, DeliveryRow)> = load!(
+                orders::table
+                    .inner_join(email_outbox::table)
+                    .filter(orders::id.eq_any(&ids))
+                    .select((OrderRow::as_select(), DeliveryRow::as_select())),
+                conn
+            )?;
+            let lines = lines_of!(conn, &ids, load);
+            Ok(with_lines(heads, lines))
+        })
+        .await
     }
 
     fn claim_due_statement(&self) -> &'static str {

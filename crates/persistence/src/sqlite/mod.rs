@@ -27,7 +27,7 @@
 /// are stored as: SQLite has no UUID function.
 macro_rules! random_uuid {
     () => {{
-        use crate::events::{hex, lower_uuid, randomblob};
+        use crate::sqlite::{hex, lower_uuid, randomblob};
         use diesel::TextExpressionMethods as _;
         let part = |bytes: i32| hex(randomblob(bytes));
         lower_uuid(
@@ -47,6 +47,16 @@ macro_rules! random_uuid {
 mod create;
 mod dialect;
 mod group_commit;
+
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// Random bytes, for random UUIDs (SQLite has no UUID function).
+    fn randomblob(bytes: diesel::sql_types::Integer) -> diesel::sql_types::Binary;
+    fn hex(bytes: diesel::sql_types::Binary) -> diesel::sql_types::Text;
+    /// `lower`, typed as the UUID column it fills.
+    #[sql_name = "lower"]
+    fn lower_uuid(text: diesel::sql_types::Text) -> crate::sql_types::Uuid;
+}
 
 use std::path::Path;
 use std::sync::Arc;
