@@ -93,10 +93,21 @@ const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlit
 /// [`Synchronous::pragmas`]). busy_timeout comes first: the others may need
 /// the write lock, and without it a concurrent start-up fails with "database
 /// is locked".
+///
+/// `mmap_size`: readers read the file's pages where the kernel caches them,
+/// rather than copying each into their own cache with a `pread` (under the
+/// list load, `pread` and its copies were a fifth of the server's CPU; 1,550
+/// to 1,970 pages a second without the map, 2,240 to 3,200 with it, in
+/// alternated 10 s runs). The mapped pages are the
+/// kernel's page cache, shared and dropped under pressure, but they show
+/// in the process's RSS. An I/O error on the file, which `pread` returns,
+/// would raise SIGBUS instead; the WAL and every write still go through
+/// `write`.
 macro_rules! pragmas {
     ($synchronous:literal) => {
         concat!(
-            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = ",
+            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 1073741824; \
+             PRAGMA synchronous = ",
             $synchronous,
             ";"
         )
