@@ -41,7 +41,8 @@ pub(crate) trait Dialect {
 }
 
 /// The webhook claim of one endpoint, written once: each dialect adds how it
-/// keeps two claimers apart (`$lock`). Moves `available_at` of up to `$4` of
+/// keeps two claimers apart (`$lock`), and what keeps the check for an
+/// earlier event a lookup per candidate (`$per_row`). Moves `available_at` of up to `$4` of
 /// endpoint `$3`'s deliveries due at `$2` to the lease's end, `$1`, counts
 /// the attempt, and returns each with its endpoint's URL and secret and its
 /// event's payload.
@@ -52,17 +53,22 @@ pub(crate) trait Dialect {
 /// 40 ms at 20,000 waiting, and over a second when the one endpoint was at
 /// its cap). A delivery waits while an earlier event of its order to the
 /// same endpoint is pending, so that each endpoint gets an order's events in
-/// order. The returned columns are read through subqueries: SQLite's
+/// order: one lookup in the partial index on `(order_id, endpoint_id)` per
+/// candidate. (PostgreSQL, without statistics, turned the check into a join
+/// that read every pending delivery of the endpoint for each candidate;
+/// `OFFSET 0` keeps it a subquery run per candidate.) The returned columns are read through subqueries: SQLite's
 /// RETURNING cannot name the tables of an UPDATE … FROM.
 macro_rules! webhook_claim {
-    (lock: $lock:literal) => {
+    (lock: $lock:literal, per_row: $per_row:literal) => {
         concat!(
             "UPDATE webhook_deliveries SET attempts = attempts + 1, available_at = $1 \
              WHERE id IN (SELECT d.id FROM webhook_deliveries d \
              WHERE d.state = 'pending' AND d.available_at <= $2 AND d.endpoint_id = $3 \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
              WHERE p.order_id = d.order_id AND p.endpoint_id = d.endpoint_id AND p.state = 'pending' \
-             AND (p.created_at < d.created_at OR (p.created_at = d.created_at AND p.event_id < d.event_id))) \
+             AND (p.created_at < d.created_at OR (p.created_at = d.created_at AND p.event_id < d.event_id)) ",
+            $per_row,
+            ") \
              ORDER BY d.available_at LIMIT $4 ",
             $lock,
             ") RETURNING id, event_id, event_type, endpoint_id, attempts, created_at, \

@@ -23,7 +23,7 @@ const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_
 
 /// The deliveries in flight travel as one `uuid[]`, so the statement has
 /// one shape for any number and stays prepared.
-const CLAIM_WEBHOOKS: &str = webhook_claim!(lock: "FOR UPDATE SKIP LOCKED");
+const CLAIM_WEBHOOKS: &str = webhook_claim!(lock: "FOR UPDATE SKIP LOCKED", per_row: "OFFSET 0");
 
 /// The claims travel as two arrays, so the statement has one shape for any
 /// batch. It is planned for each call's values (a `sql_query`, see

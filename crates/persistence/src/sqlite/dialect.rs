@@ -29,7 +29,7 @@ const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_
 
 /// As `CLAIM`: one writer at a time. The deliveries in flight travel as a
 /// JSON array of ids, SQLite having no arrays.
-const CLAIM_WEBHOOKS: &str = webhook_claim!(lock: "");
+const CLAIM_WEBHOOKS: &str = webhook_claim!(lock: "", per_row: "");
 
 /// Followed by a row-value list of `(order_id, attempts)`, one per claim.
 const SENT: &str = "UPDATE email_outbox SET state = 'sent', sent_at = $1, last_error = NULL \
