@@ -73,8 +73,9 @@ impl EmailOutbox for SqlEmailOutbox {
         let format = self.format.clone();
         let (marked, webhooks) = operation!(self.db, "outbox.record_sent", Transaction, |conn| {
             let marked = conn.mark_sent(DbInstant(at), &ids, &attempts).await?;
+            let count = marked.len();
             let events = conn
-                .load_orders(marked.clone())
+                .load_orders(marked)
                 .await?
                 .into_iter()
                 .map(|(order, delivery, items)| {
@@ -83,7 +84,7 @@ impl EmailOutbox for SqlEmailOutbox {
                 })
                 .collect::<Result<Vec<_>, DbError>>()?;
             let webhooks = conn.insert_events(&events).await?;
-            Ok((marked.len(), webhooks))
+            Ok((count, webhooks))
         })
         .await?;
         self.db.webhooks_queued(webhooks);

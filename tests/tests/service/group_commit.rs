@@ -43,9 +43,9 @@ async fn operations(api: &Api, operation: &str) -> f64 {
         .sum()
 }
 
-fn customer(i: usize) -> Value {
+fn customer(n: impl std::fmt::Display) -> Value {
     let mut body = sample_order();
-    body["customer_name"] = json!(format!("Customer {i}"));
+    body["customer_name"] = json!(format!("Customer {n}"));
     body
 }
 
@@ -178,9 +178,7 @@ async fn one_key_sent_concurrently_creates_one_order(backend: Backend) {
 
 /// A create of stream `stream`, its `i`th: each has its own customer and key.
 fn keyed_create(stream: usize, i: usize) -> (String, Value) {
-    let mut body = sample_order();
-    body["customer_name"] = json!(format!("Customer {stream}-{i}"));
-    (format!("stream-{stream}-create-{i}"), body)
+    (format!("stream-{stream}-create-{i}"), customer(format!("{stream}-{i}")))
 }
 
 /// What one stream of creates saw before the server went away.

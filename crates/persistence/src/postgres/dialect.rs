@@ -49,10 +49,12 @@ const FAN_OUT: &str = "INSERT INTO webhook_deliveries \
 /// pipelined (the deliveries' foreign key to the event is checked at
 /// commit). Returns how many deliveries were queued.
 pub(super) async fn insert_events(conn: &AsyncPgConnection, events: &[&NewEventRow]) -> QueryResult<usize> {
+    if events.is_empty() {
+        return Ok(0);
+    }
     let (mut for_events, mut for_deliveries) = (conn, conn);
     let inserted = async {
         match events {
-            [] => Ok(0),
             // A single row keeps its own prepared statement.
             [event] => diesel::insert_into(order_events::table).values(*event).execute(&mut for_events).await,
             events => diesel::insert_into(order_events::table).values(events.to_vec()).execute(&mut for_events).await,
@@ -89,7 +91,8 @@ impl Dialect for AsyncPgConnection {
     }
 
     /// One statement per order, all pipelined, each by key: the order's
-    /// row and email state once per line. Not `= ANY` over the ids: a table
+    /// row and email state once per line (every order has at least one:
+    /// `domain::OrderLines::MIN`). Not `= ANY` over the ids: a table
     /// that grew from empty since it was last analyzed has no statistics,
     /// and the planner, taking each id to match 0.5 % of the rows, read the
     /// whole of `order_items` for each batch of sent emails (18 % of the

@@ -22,9 +22,9 @@ macro_rules! load {
 
 /// SQLite has one writer at a time, so the statement alone keeps two claims
 /// from taking the same row.
-const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_at = $1 \
-     WHERE order_id IN (SELECT order_id FROM email_outbox WHERE state = 'pending' AND available_at <= $2 \
-     ORDER BY available_at LIMIT $3) \
+const CLAIM: &str = "UPDATE email_outbox SET attempts = attempts + 1, available_at = ?1 \
+     WHERE order_id IN (SELECT order_id FROM email_outbox WHERE state = 'pending' AND available_at <= ?2 \
+     ORDER BY available_at LIMIT ?3) \
      RETURNING order_id, recipient, subject, body, html_body, attempts, created_at";
 
 /// As `CLAIM`: one writer at a time. The deliveries in flight travel as a
